@@ -1,0 +1,216 @@
+/* advice.c: MEMORY DOCTOR style rules. A rule fires only when a ratio and the bytes at
+ * stake are both large, and every line carries the numbers that made it fire. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include "report.h"
+
+#define MIN_STAKE (10ull << 20)   /* below this nobody should change a setting */
+#define MIN_RATIO 1.3             /* "what it costs" over "what it would cost without" */
+
+struct advice_list { struct st_advice *items; size_t n, max; };
+
+static void add(struct advice_list *l, const char *id, uint64_t stake, const char *fmt, ...)
+{
+    if (l->n >= l->max) return;
+    struct st_advice *a = &l->items[l->n++];
+    memset(a, 0, sizeof *a);
+    snprintf(a->id, sizeof a->id, "%s", id);
+    a->bytes_at_stake = stake;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->text, sizeof a->text, fmt, ap);
+    va_end(ap);
+}
+
+/* RSS with the stake over RSS without it. */
+static double ratio_without(uint64_t total, uint64_t stake)
+{
+    if (stake >= total) return stake ? 1e9 : 1.0;
+    return (double)total / (double)(total - stake);
+}
+
+static bool fires(uint64_t total, uint64_t stake)
+{
+    return stake >= MIN_STAKE && ratio_without(total, stake) >= MIN_RATIO;
+}
+
+static void rule_thread_tops(const struct st_dump *d, struct advice_list *l)
+{
+    uint64_t tops = 0, n = 0;
+    for (size_t i = 0; i < d->n_arenas; i++) {
+        const struct st_rec_arena *a = &d->arenas[i];
+        if (a->kind != ST_ARENA_THREAD || a->top_resident_bytes == 0) continue;
+        tops += a->top_resident_bytes;
+        n++;
+    }
+    if (!fires(d->process.rss_bytes, tops)) return;
+    char b1[32], b2[32], b3[32];
+    add(l, "trim-thread-tops", tops,
+        "%s free in %llu thread-arena top chunks (RSS %s -> ~%s without them): malloc_trim() never "
+        "touches them; SESSTRIM_TRIM=idle=2s would return it",
+        fmt_bytes(tops, b1, sizeof b1), (unsigned long long)n, fmt_bytes(d->process.rss_bytes, b2, sizeof b2),
+        fmt_bytes(d->process.rss_bytes - tops, b3, sizeof b3));
+}
+
+static void rule_free_bins(const struct st_dump *d, struct advice_list *l)
+{
+    uint64_t bins = 0, n = 0;
+    for (size_t i = 0; i < d->n_arenas; i++) {
+        if (d->arenas[i].free_resident_bytes == 0) continue;
+        bins += d->arenas[i].free_resident_bytes;
+        n++;
+    }
+    if (!fires(d->process.rss_bytes, bins)) return;
+    char b1[32], b2[32];
+    add(l, "trim-free-bins", bins,
+        "%s resident inside free chunks of %llu arenas' bins (%.0f%% of RSS %s): malloc_trim(0) or "
+        "SESSTRIM_TRIM=idle=2s would return the whole pages among it",
+        fmt_bytes(bins, b1, sizeof b1), (unsigned long long)n, share_pct(bins, d->process.rss_bytes),
+        fmt_bytes(d->process.rss_bytes, b2, sizeof b2));
+}
+
+/* Pages no trim can free: resident, holding a little live data. */
+static void rule_occupancy(const struct st_dump *d, struct advice_list *l)
+{
+    uint64_t pages[ST_OCC_BUCKETS], page_size;
+    model_occupancy(d, pages, &page_size);
+    uint64_t total = 0;
+    for (int b = 0; b < ST_OCC_BUCKETS; b++) total += pages[b];
+    uint64_t sparse = pages[1], sparse_bytes = sparse * page_size;
+    if (!fires(total * page_size, sparse_bytes)) return;
+
+    /* The three biggest pinning sites, by pages pinned. */
+    char who[256] = "";
+    size_t used = 0;
+    uint32_t top_ids[3] = {0};
+    uint64_t top_pages[3] = {0};
+    for (size_t i = 0; i < d->n_pins; i++) {
+        const struct st_rec_pin *p = &d->pins[i];
+        for (int k = 0; k < 3; k++) {
+            if (p->pages > top_pages[k]) {
+                for (int j = 2; j > k; j--) { top_pages[j] = top_pages[j - 1]; top_ids[j] = top_ids[j - 1]; }
+                top_pages[k] = p->pages;
+                top_ids[k] = p->site_id;
+                break;
+            }
+        }
+    }
+    for (int k = 0; k < 3 && top_pages[k]; k++) {
+        int w = snprintf(who + used, sizeof who - used, "%s site #%u (%llu pages)", k ? "," : "", top_ids[k],
+                         (unsigned long long)top_pages[k]);
+        if (w < 0 || (size_t)w >= sizeof who - used) break;
+        used += (size_t)w;
+    }
+    char b1[32];
+    add(l, "page-occupancy", sparse_bytes,
+        "page occupancy: %.0f%% of resident heap pages (%llu of %llu, %s) hold < 10%% live bytes; no trim "
+        "can free them%s%s",
+        share_pct(sparse, total), (unsigned long long)sparse, (unsigned long long)total,
+        fmt_bytes(sparse_bytes, b1, sizeof b1), used ? ", pinned by" : "", who);
+}
+
+/* Fewer arenas share their free space: what the extra arenas cost in free resident bytes. */
+static void rule_arena_max(const struct st_dump *d, struct advice_list *l)
+{
+    uint64_t n_thread = 0, free_res = 0, resident = 0;
+    for (size_t i = 0; i < d->n_arenas; i++) {
+        const struct st_rec_arena *a = &d->arenas[i];
+        resident += a->resident_bytes;
+        if (a->kind != ST_ARENA_THREAD) continue;
+        n_thread++;
+        free_res += arena_free_resident(a);
+    }
+    if (n_thread < 4) return;
+    uint64_t suggest = n_thread / 4 < 2 ? 2 : n_thread / 4;
+    uint64_t saved = (uint64_t)((double)free_res * (1.0 - (double)suggest / (double)n_thread));
+    if (!fires(d->process.rss_bytes, saved)) return;
+    char b1[32], b2[32];
+    add(l, "malloc-arena-max", saved,
+        "%llu thread arenas hold %s free but resident: MALLOC_ARENA_MAX=%llu would trade up to %s of RSS "
+        "for lock contention between threads",
+        (unsigned long long)n_thread, fmt_bytes(free_res, b1, sizeof b1), (unsigned long long)(suggest + 1),
+        fmt_bytes(saved, b2, sizeof b2));
+}
+
+static void rule_session_leftovers(const struct st_dump *d, struct advice_list *l)
+{
+    uint64_t left = 0, n = 0, worst = 0;
+    const struct st_rec_session *worst_s = NULL;
+    for (size_t i = 0; i < d->n_sessions; i++) {
+        const struct st_rec_session *s = &d->sessions[i];
+        if (!(s->flags & ST_SESSION_ENDED) || s->leftover_bytes == 0) continue;
+        left += s->leftover_bytes;
+        n++;
+        if (s->leftover_bytes > worst) { worst = s->leftover_bytes; worst_s = s; }
+    }
+    if (d->has_session_summary) {
+        left += d->session_summary.folded_leftover_bytes;
+        if (d->session_summary.folded_leftover_bytes) n += d->session_summary.folded_sessions;
+    }
+    uint64_t live = d->process.live_bytes > left ? d->process.live_bytes : left;
+    if (!fires(live, left)) return;
+    char b1[32], b2[32], b3[32];
+    add(l, "session-leftovers", left,
+        "%llu ended sessions left %s live (%.0f%% of live heap %s; largest '%s' %s): free it at session end "
+        "or hand it over on purpose with sesstrim_keep()",
+        (unsigned long long)n, fmt_bytes(left, b1, sizeof b1), share_pct(left, live), fmt_bytes(live, b2, sizeof b2),
+        worst_s ? worst_s->name : "?", fmt_bytes(worst, b3, sizeof b3));
+}
+
+static void rule_cross_thread(const struct st_dump *d, struct advice_list *l)
+{
+    uint64_t bytes = 0, count = 0, best = 0;
+    const struct st_rec_xfree *top = NULL;
+    for (size_t i = 0; i < d->n_xfrees; i++) {
+        const struct st_rec_xfree *x = &d->xfrees[i];
+        bytes += x->bytes;
+        count += x->count;
+        if (x->bytes > best) { best = x->bytes; top = x; }
+    }
+    uint64_t freed = 0;
+    for (size_t i = 0; i < d->n_threads; i++) freed += d->threads[i].freed_bytes;
+    if (freed < bytes) freed = bytes;
+    if (!fires(freed, bytes) || !top) return;
+    const struct st_rec_thread *fr = model_thread(d, top->freer_idx), *al = model_thread(d, top->alloc_idx);
+    char b1[32], b2[32];
+    add(l, "cross-thread-frees", bytes,
+        "%s (%.0f%% of freed bytes, %llu frees) freed by another thread than the allocating one; largest: "
+        "thread %u '%s' frees %s from thread %u '%s'. Producer/consumer: the producer's arena keeps the "
+        "memory; pool buffers per consumer or SESSTRIM_TRIM=idle=2s returns it",
+        fmt_bytes(bytes, b1, sizeof b1), share_pct(bytes, freed), (unsigned long long)count, top->freer_idx,
+        fr ? fr->name : "?", fmt_bytes(top->bytes, b2, sizeof b2), top->alloc_idx, al ? al->name : "?");
+}
+
+static void rule_untracked(const struct st_dump *d, struct advice_list *l)
+{
+    const struct st_rec_process *p = &d->process;
+    uint64_t total = p->total_frees + p->untracked_frees;
+    if (p->untracked_frees < 1000 || share_pct(p->untracked_frees, total) < 1.0) return;
+    add(l, "untracked-frees", 0,
+        "%llu frees (%.1f%% of all) of pointers the shim never saw (allocated before it loaded, or by "
+        "memalign-like calls it did not wrap): live numbers may be understated",
+        (unsigned long long)p->untracked_frees, share_pct(p->untracked_frees, total));
+}
+
+static void rule_foreign(const struct st_dump *d, struct advice_list *l)
+{
+    if (!(d->process.flags & ST_PROC_FOREIGN_MALLOC)) return;
+    add(l, "foreign-malloc", 0,
+        "malloc is not glibc's (another allocator is preloaded): arena numbers and trims are off, "
+        "only per-thread and per-session accounting is shown");
+}
+
+size_t advice_compute(const struct st_dump *d, struct st_advice *out, size_t max)
+{
+    struct advice_list l = {out, 0, max};
+    rule_foreign(d, &l);
+    rule_thread_tops(d, &l);
+    rule_free_bins(d, &l);
+    rule_occupancy(d, &l);
+    rule_arena_max(d, &l);
+    rule_session_leftovers(d, &l);
+    rule_cross_thread(d, &l);
+    rule_untracked(d, &l);
+    return l.n;
+}

@@ -1,0 +1,37 @@
+/* json_writer.h: a small streaming JSON emitter (commas, nesting, indentation, escaping to
+ * valid UTF-8) shared by the analyzer's JSON outputs. */
+#ifndef SESSTRIM_JSON_WRITER_H
+#define SESSTRIM_JSON_WRITER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define JW_MAX_DEPTH 32
+
+struct jw {
+    FILE *f;
+    int depth;
+    bool has_items[JW_MAX_DEPTH];
+};
+
+void jw_init(struct jw *w, FILE *f);
+/* key is NULL inside arrays and for the top-level value. */
+void jw_object(struct jw *w, const char *key);
+void jw_array(struct jw *w, const char *key);
+void jw_end_object(struct jw *w);
+void jw_end_array(struct jw *w);
+void jw_u64(struct jw *w, const char *key, uint64_t v);
+void jw_double(struct jw *w, const char *key, double v);
+void jw_bool(struct jw *w, const char *key, bool v);
+void jw_null(struct jw *w, const char *key);
+/* Escapes quotes, backslashes and control characters; invalid UTF-8 becomes U+FFFD. */
+void jw_string(struct jw *w, const char *key, const char *s);
+/* A bounded char array that may lack its NUL. */
+void jw_string_n(struct jw *w, const char *key, const char *s, size_t max);
+/* Splice pre-rendered JSON text as a value. */
+void jw_raw(struct jw *w, const char *key, const char *json);
+/* Splice the members of a pre-rendered object body ("\"a\": 1, ...") into the current object. */
+void jw_raw_members(struct jw *w, const char *members);
+
+#endif

@@ -1,0 +1,80 @@
+/* report.h: the analyzer's internal interfaces between its parts: derived numbers (model),
+ * advice, symbols, and the four outputs (text, JSON, HTML, diff). */
+#ifndef SESSTRIM_REPORT_H
+#define SESSTRIM_REPORT_H
+
+#include <stdio.h>
+#include <stdbool.h>
+#include "dump_reader.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct st_report_opts {
+    int top_n;                  /* rows in "top" tables, default 10 */
+    bool symbolize;             /* resolve site frames with libdw */
+};
+
+/* ---- model.c: numbers derived from one dump (the RSS layers) */
+struct st_layers {
+    uint64_t rss;
+    uint64_t live_heap;         /* requested bytes of live allocations */
+    uint64_t allocator_overhead;/* chunk bytes - requested bytes */
+    uint64_t free_bins, free_fast, free_top, free_tcache_est; /* free in arenas, resident */
+    uint64_t glibc_mmapped;     /* glibc's own mmapped chunks */
+    uint64_t program_mmaps;     /* the program's mmaps (resident where known) */
+    uint64_t rest;              /* code, stacks, libraries, shim metadata, unknown */
+};
+void model_layers(const struct st_dump *d, struct st_layers *out);
+uint64_t layers_free_total(const struct st_layers *l);
+
+/* Per-arena view used by several outputs: bytes that are free but still resident. */
+uint64_t arena_free_bytes(const struct st_rec_arena *a);     /* bins + fastbins + top */
+uint64_t arena_free_resident(const struct st_rec_arena *a);  /* the resident part of it */
+uint64_t arena_threads(const struct st_rec_arena *a);        /* threads seen, or attached */
+/* Lookups by id: NULL when the dump does not have it (ids come from an untrusted file). */
+const struct st_rec_thread *model_thread(const struct st_dump *d, uint32_t idx);
+const struct st_rec_arena *model_arena(const struct st_dump *d, uint32_t id);
+const struct st_dump_site *model_site(const struct st_dump *d, uint32_t id);
+/* Page occupancy over all arenas: resident pages by bucket, and bytes per page. */
+void model_occupancy(const struct st_dump *d, uint64_t pages[ST_OCC_BUCKETS], uint64_t *page_size);
+size_t model_threads_alive(const struct st_dump *d);
+/* Human units: "612.0 MiB", "4.0 KiB", "17 B"; returns buf. */
+const char *fmt_bytes(uint64_t bytes, char *buf, size_t len);
+/* Percent of part in whole, 0 when whole is 0. */
+double share_pct(uint64_t part, uint64_t whole);
+const char *trigger_name(uint32_t trigger);
+const char *reason_name(uint32_t reason);
+const char *event_name(uint32_t event);
+
+/* ---- advice.c: rules that fire only when a ratio and the bytes at stake are both large */
+struct st_advice {
+    char id[32];                /* stable key, e.g. "trim-thread-tops" */
+    uint64_t bytes_at_stake;
+    char text[512];             /* one line with its numbers */
+};
+size_t advice_compute(const struct st_dump *d, struct st_advice *out, size_t max);
+
+/* ---- symbols.c: frames -> function, file:line, offline with libdw */
+struct st_symbolizer;
+struct st_symbolizer *symbolizer_new(const struct st_dump *d);
+/* Without debug info: every frame becomes "module+0xoff" (--no-symbols). */
+struct st_symbolizer *symbolizer_new_offsets(const struct st_dump *d);
+/* The right one for the options: symbolizer_new or symbolizer_new_offsets. */
+struct st_symbolizer *symbolizer_for(const struct st_dump *d, const struct st_report_opts *o);
+/* Fills "func (file:line)" or "module+0xoff"; always NUL-terminates. */
+void symbolize_frame(struct st_symbolizer *s, uint64_t addr, char *out, size_t outlen);
+void symbolizer_free(struct st_symbolizer *s);
+
+/* ---- outputs. Each returns 0, or 2 after printing a one-line error. */
+int report_text(FILE *out, struct st_dump *dumps, size_t n, const struct st_report_opts *o);
+int report_json(FILE *out, struct st_dump *dumps, size_t n, const struct st_report_opts *o);
+int report_html(const char *path, struct st_dump *dumps, size_t n, const struct st_report_opts *o);
+int report_diff(FILE *out, struct st_dump *old_dump, struct st_dump *new_dump, bool json,
+                const struct st_report_opts *o);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,475 @@
+/* report_json.c: the --json report (keys documented in docs/report-json.md): every record
+ * of every dump plus the derived layers and advice; the first process also at top level. */
+#include <stdlib.h>
+#include <string.h>
+#include "json_writer.h"
+#include "report.h"
+
+#define MAX_ADVICE 32
+
+static void process_obj(struct jw *w, const struct st_dump *d)
+{
+    const struct st_rec_process *p = &d->process;
+    jw_object(w, "process");
+    jw_u64(w, "pid", p->pid);
+    jw_u64(w, "ppid", p->ppid);
+    jw_string_n(w, "exe", p->exe, sizeof p->exe);
+    jw_string_n(w, "cmdline", p->cmdline, sizeof p->cmdline);
+    jw_string_n(w, "glibc_version", p->glibc_version, sizeof p->glibc_version);
+    jw_string(w, "reason", reason_name(p->reason));
+    jw_u64(w, "time_ns", p->time_ns);
+    jw_u64(w, "start_ns", p->start_ns);
+    jw_u64(w, "rss_bytes", p->rss_bytes);
+    jw_u64(w, "rss_anon_bytes", p->rss_anon_bytes);
+    jw_u64(w, "rss_file_bytes", p->rss_file_bytes);
+    jw_u64(w, "vm_bytes", p->vm_bytes);
+    jw_u64(w, "live_bytes", p->live_bytes);
+    jw_u64(w, "live_chunk_bytes", p->live_chunk_bytes);
+    jw_u64(w, "live_count", p->live_count);
+    jw_u64(w, "total_allocs", p->total_allocs);
+    jw_u64(w, "total_frees", p->total_frees);
+    jw_u64(w, "untracked_frees", p->untracked_frees);
+    jw_u64(w, "glibc_mmapped_bytes", p->glibc_mmapped_bytes);
+    jw_u64(w, "glibc_mmapped_count", p->glibc_mmapped_count);
+    jw_u64(w, "meta_bytes", p->meta_bytes);
+    jw_u64(w, "heap_max_size", p->heap_max_size);
+    jw_u64(w, "page_size", p->page_size);
+    jw_u64(w, "stack_sample_bytes", p->stack_sample_bytes);
+    jw_object(w, "flags");
+    jw_bool(w, "arena_logic", p->flags & ST_PROC_ARENA_LOGIC);
+    jw_bool(w, "foreign_malloc", p->flags & ST_PROC_FOREIGN_MALLOC);
+    jw_bool(w, "unverified_glibc", p->flags & ST_PROC_UNVERIFIED_GLIBC);
+    jw_bool(w, "stacks", p->flags & ST_PROC_STACKS);
+    jw_bool(w, "fork_child", p->flags & ST_PROC_FORK_CHILD);
+    jw_end_object(w);
+    jw_object(w, "mallinfo");
+    jw_u64(w, "arena", p->mi_arena);
+    jw_u64(w, "ordblks", p->mi_ordblks);
+    jw_u64(w, "hblks", p->mi_hblks);
+    jw_u64(w, "hblkhd", p->mi_hblkhd);
+    jw_u64(w, "uordblks", p->mi_uordblks);
+    jw_u64(w, "fordblks", p->mi_fordblks);
+    jw_u64(w, "keepcost", p->mi_keepcost);
+    jw_end_object(w);
+    jw_end_object(w);
+}
+
+static void layers_obj(struct jw *w, const struct st_dump *d)
+{
+    struct st_layers l;
+    model_layers(d, &l);
+    jw_object(w, "layers");
+    jw_u64(w, "rss", l.rss);
+    jw_u64(w, "live_heap", l.live_heap);
+    jw_u64(w, "allocator_overhead", l.allocator_overhead);
+    jw_u64(w, "free_total", layers_free_total(&l));
+    jw_u64(w, "free_bins", l.free_bins);
+    jw_u64(w, "free_fast", l.free_fast);
+    jw_u64(w, "free_top", l.free_top);
+    jw_u64(w, "free_tcache_est", l.free_tcache_est);
+    jw_u64(w, "glibc_mmapped", l.glibc_mmapped);
+    jw_u64(w, "program_mmaps", l.program_mmaps);
+    jw_u64(w, "rest", l.rest);
+    jw_end_object(w);
+}
+
+static void arenas_arr(struct jw *w, const struct st_dump *d)
+{
+    jw_array(w, "arenas");
+    for (size_t i = 0; i < d->n_arenas; i++) {
+        const struct st_rec_arena *a = &d->arenas[i];
+        jw_object(w, NULL);
+        jw_u64(w, "id", a->id);
+        jw_string(w, "kind", a->kind == ST_ARENA_MAIN ? "main" : "thread");
+        jw_u64(w, "address", a->address);
+        jw_u64(w, "live_bytes", a->live_bytes);
+        jw_u64(w, "live_chunk_bytes", a->live_chunk_bytes);
+        jw_u64(w, "live_count", a->live_count);
+        jw_u64(w, "free_bytes", arena_free_bytes(a));
+        jw_u64(w, "free_resident_total", arena_free_resident(a));
+        jw_u64(w, "free_bin_bytes", a->free_bin_bytes);
+        jw_u64(w, "free_fast_bytes", a->free_fast_bytes);
+        jw_u64(w, "free_resident_bytes", a->free_resident_bytes);
+        jw_u64(w, "top_bytes", a->top_bytes);
+        jw_u64(w, "top_resident_bytes", a->top_resident_bytes);
+        jw_u64(w, "resident_bytes", a->resident_bytes);
+        jw_u64(w, "system_bytes", a->system_bytes);
+        jw_u64(w, "max_system_bytes", a->max_system_bytes);
+        jw_u64(w, "heaps", a->heaps);
+        jw_u64(w, "heap_bytes", a->heap_bytes);
+        jw_u64(w, "threads", arena_threads(a));
+        jw_u64(w, "threads_seen", a->threads_seen);
+        jw_u64(w, "attached_threads", a->attached_threads);
+        jw_array(w, "thread_allocs");
+        for (size_t k = 0; k < d->n_arena_threads; k++) {
+            if (d->arena_threads[k].arena_id != a->id) continue;
+            jw_object(w, NULL);
+            jw_u64(w, "thread", d->arena_threads[k].thread_idx);
+            jw_u64(w, "allocs", d->arena_threads[k].allocs);
+            jw_end_object(w);
+        }
+        jw_end_array(w);
+        jw_end_object(w);
+    }
+    jw_end_array(w);
+}
+
+static void threads_arr(struct jw *w, const struct st_dump *d)
+{
+    jw_array(w, "threads");
+    for (size_t i = 0; i < d->n_threads; i++) {
+        const struct st_rec_thread *t = &d->threads[i];
+        jw_object(w, NULL);
+        jw_u64(w, "idx", t->idx);
+        jw_u64(w, "tid", t->tid);
+        jw_string_n(w, "name", t->name, sizeof t->name);
+        jw_u64(w, "parent_idx", t->parent_idx);
+        jw_bool(w, "exited", t->flags & ST_THREAD_EXITED);
+        jw_bool(w, "main", t->flags & ST_THREAD_MAIN);
+        jw_bool(w, "shim", t->flags & ST_THREAD_SHIM);
+        jw_u64(w, "start_ns", t->start_ns);
+        jw_u64(w, "exit_ns", t->exit_ns);
+        jw_u64(w, "allocs", t->allocs);
+        jw_u64(w, "frees", t->frees);
+        jw_u64(w, "alloc_bytes", t->alloc_bytes);
+        jw_u64(w, "freed_bytes", t->freed_bytes);
+        jw_u64(w, "live_bytes", t->live_bytes);
+        jw_u64(w, "live_count", t->live_count);
+        jw_u64(w, "cross_frees", t->cross_frees);
+        jw_u64(w, "cross_free_bytes", t->cross_free_bytes);
+        jw_u64(w, "freed_by_others", t->freed_by_others);
+        jw_u64(w, "freed_by_others_bytes", t->freed_by_others_bytes);
+        if (t->home_arena == UINT32_MAX) jw_null(w, "home_arena");
+        else jw_u64(w, "home_arena", t->home_arena);
+        jw_end_object(w);
+    }
+    jw_end_array(w);
+    jw_array(w, "xfree");
+    for (size_t i = 0; i < d->n_xfrees; i++) {
+        jw_object(w, NULL);
+        jw_u64(w, "freer", d->xfrees[i].freer_idx);
+        jw_u64(w, "allocator", d->xfrees[i].alloc_idx);
+        jw_u64(w, "count", d->xfrees[i].count);
+        jw_u64(w, "bytes", d->xfrees[i].bytes);
+        jw_end_object(w);
+    }
+    jw_end_array(w);
+}
+
+static void mmaps_obj(struct jw *w, const struct st_dump *d)
+{
+    if (!d->has_mmaps) {
+        jw_null(w, "mmaps");
+    } else {
+        const struct st_rec_mmaps *m = &d->mmaps;
+        jw_object(w, "mmaps");
+        jw_u64(w, "anon_bytes", m->anon_bytes);
+        jw_u64(w, "anon_count", m->anon_count);
+        jw_u64(w, "file_bytes", m->file_bytes);
+        jw_u64(w, "file_count", m->file_count);
+        jw_u64(w, "mmap_calls", m->mmap_calls);
+        jw_u64(w, "munmap_calls", m->munmap_calls);
+        jw_u64(w, "mremap_calls", m->mremap_calls);
+        jw_u64(w, "untracked_munmaps", m->untracked_munmaps);
+        jw_end_object(w);
+    }
+    static const char *kinds[] = {"other", "brk_heap", "arena_heap", "stack", "anon", "file", "shim", "glibc_mmap_chunk"};
+    jw_array(w, "mappings");
+    for (size_t i = 0; i < d->n_mappings; i++) {
+        const struct st_dump_mapping *m = &d->mappings[i];
+        jw_object(w, NULL);
+        jw_u64(w, "start", m->m.start);
+        jw_u64(w, "end", m->m.end);
+        jw_u64(w, "rss", m->m.rss);
+        jw_u64(w, "pss", m->m.pss);
+        jw_u64(w, "anonymous", m->m.anonymous);
+        jw_u64(w, "private_dirty", m->m.private_dirty);
+        jw_u64(w, "swap", m->m.swap);
+        jw_string(w, "kind", m->m.kind < 8 ? kinds[m->m.kind] : "other");
+        jw_u64(w, "perms", m->m.perms);
+        jw_string(w, "name", m->name);
+        jw_end_object(w);
+    }
+    jw_end_array(w);
+}
+
+static void sessions_arr(struct jw *w, const struct st_dump *d)
+{
+    jw_array(w, "sessions");
+    for (size_t i = 0; i < d->n_sessions; i++) {
+        const struct st_rec_session *s = &d->sessions[i];
+        jw_object(w, NULL);
+        jw_u64(w, "id", s->id);
+        jw_u64(w, "parent_id", s->parent_id);
+        jw_string_n(w, "name", s->name, sizeof s->name);
+        jw_bool(w, "ended", s->flags & ST_SESSION_ENDED);
+        jw_u64(w, "begin_ns", s->begin_ns);
+        jw_u64(w, "end_ns", s->end_ns);
+        jw_u64(w, "live_bytes", s->live_bytes);
+        jw_u64(w, "live_count", s->live_count);
+        jw_u64(w, "peak_bytes", s->peak_bytes);
+        jw_u64(w, "total_alloc_bytes", s->total_alloc_bytes);
+        jw_u64(w, "total_allocs", s->total_allocs);
+        jw_u64(w, "frees", s->frees);
+        jw_u64(w, "leftover_bytes", s->leftover_bytes);
+        jw_u64(w, "leftover_count", s->leftover_count);
+        jw_u64(w, "kept_in_bytes", s->kept_in_bytes);
+        jw_u64(w, "kept_in_count", s->kept_in_count);
+        jw_u64(w, "threads_seen", s->threads_seen);
+        jw_array(w, "leftover_sites");
+        for (size_t k = 0; k < d->n_session_sites; k++) {
+            const struct st_rec_session_site *ss = &d->session_sites[k];
+            if (ss->session_id != s->id) continue;
+            jw_object(w, NULL);
+            jw_u64(w, "site", ss->site_id);
+            jw_u64(w, "bytes", ss->bytes);
+            jw_u64(w, "count", ss->count);
+            jw_end_object(w);
+        }
+        jw_end_array(w);
+        jw_end_object(w);
+    }
+    jw_end_array(w);
+    if (!d->has_session_summary) {
+        jw_null(w, "session_summary");
+        return;
+    }
+    const struct st_rec_session_summary *ss = &d->session_summary;
+    jw_object(w, "session_summary");
+    jw_u64(w, "folded_sessions", ss->folded_sessions);
+    jw_u64(w, "folded_alloc_bytes", ss->folded_alloc_bytes);
+    jw_u64(w, "folded_allocs", ss->folded_allocs);
+    jw_u64(w, "folded_leftover_bytes", ss->folded_leftover_bytes);
+    jw_u64(w, "folded_leftover_count", ss->folded_leftover_count);
+    jw_u64(w, "open_sessions", ss->open_sessions);
+    jw_u64(w, "ended_sessions_total", ss->ended_sessions_total);
+    jw_end_object(w);
+}
+
+static int cmp_site_live(const void *x, const void *y)
+{
+    const struct st_dump_site *a = *(const struct st_dump_site *const *)x, *b = *(const struct st_dump_site *const *)y;
+    if (a->s.live_bytes != b->s.live_bytes) return a->s.live_bytes > b->s.live_bytes ? -1 : 1;
+    return a->s.id < b->s.id ? -1 : a->s.id > b->s.id;
+}
+
+static void sites_arr(struct jw *w, const struct st_dump *d, const struct st_report_opts *o)
+{
+    struct st_symbolizer *sym = symbolizer_for(d, o);
+    const struct st_dump_site **v = d->n_sites ? malloc(d->n_sites * sizeof *v) : NULL;
+    size_t n = v ? d->n_sites : 0;
+    for (size_t i = 0; i < n; i++) v[i] = &d->sites[i];
+    if (n) qsort(v, n, sizeof *v, cmp_site_live);
+    jw_array(w, "sites");
+    for (size_t i = 0; i < n; i++) {
+        const struct st_dump_site *s = v[i];
+        jw_object(w, NULL);
+        jw_u64(w, "id", s->s.id);
+        jw_u64(w, "live_bytes", s->s.live_bytes);
+        jw_u64(w, "live_count", s->s.live_count);
+        jw_u64(w, "total_bytes", s->s.total_bytes);
+        jw_u64(w, "total_allocs", s->s.total_allocs);
+        jw_array(w, "frames");
+        for (uint32_t f = 0; f < s->s.nframes; f++) {
+            char where[512];
+            symbolize_frame(sym, s->frames[f], where, sizeof where);
+            jw_object(w, NULL);
+            jw_u64(w, "addr", s->frames[f]);
+            jw_string(w, "where", where);
+            jw_end_object(w);
+        }
+        jw_end_array(w);
+        jw_end_object(w);
+    }
+    jw_end_array(w);
+    free(v);
+    symbolizer_free(sym);
+    jw_array(w, "modules");
+    for (size_t i = 0; i < d->n_modules; i++) {
+        const struct st_dump_module *m = &d->modules[i];
+        char hex[2 * sizeof m->m.build_id + 1] = "";
+        for (uint32_t b = 0; b < m->m.build_id_len && b < sizeof m->m.build_id; b++)
+            snprintf(hex + 2 * b, 3, "%02x", m->m.build_id[b]);
+        jw_object(w, NULL);
+        jw_string(w, "path", m->path);
+        jw_u64(w, "base", m->m.base);
+        jw_u64(w, "size", m->m.size);
+        jw_string(w, "build_id", hex);
+        jw_end_object(w);
+    }
+    jw_end_array(w);
+}
+
+static void trims_arr(struct jw *w, const struct st_dump *d)
+{
+    jw_array(w, "trims");
+    for (size_t i = 0; i < d->n_trims; i++) {
+        const struct st_rec_trim *t = &d->trims[i];
+        jw_object(w, NULL);
+        jw_u64(w, "seq", t->seq);
+        jw_string(w, "trigger", trigger_name(t->trigger));
+        jw_u64(w, "time_ns", t->time_ns);
+        jw_u64(w, "rss_before", t->rss_before);
+        jw_u64(w, "rss_after", t->rss_after);
+        jw_u64(w, "released_bytes", t->released_bytes);
+        jw_u64(w, "duration_ns", t->duration_ns);
+        jw_u64(w, "arenas_trimmed", t->arenas_trimmed);
+        jw_u64(w, "arenas_skipped", t->arenas_skipped);
+        jw_array(w, "arenas");
+        for (size_t k = 0; k < d->n_trim_arenas; k++) {
+            const struct st_rec_trim_arena *ta = &d->trim_arenas[k];
+            if (ta->seq != t->seq) continue;
+            jw_object(w, NULL);
+            jw_u64(w, "arena", ta->arena_id);
+            jw_u64(w, "released_bytes", ta->released_bytes);
+            jw_u64(w, "duration_ns", ta->duration_ns);
+            jw_end_object(w);
+        }
+        jw_end_array(w);
+        jw_end_object(w);
+    }
+    jw_end_array(w);
+}
+
+static void timeline_arr(struct jw *w, const struct st_dump *d)
+{
+    jw_array(w, "timeline");
+    for (size_t i = 0; i < d->n_timeline; i++) {
+        const struct st_dump_timeline *t = &d->timeline[i];
+        jw_object(w, NULL);
+        jw_u64(w, "time_ns", t->t.time_ns);
+        jw_u64(w, "rss_bytes", t->t.rss_bytes);
+        jw_u64(w, "live_bytes", t->t.live_bytes);
+        jw_u64(w, "heap_resident_bytes", t->t.heap_resident_bytes);
+        jw_string(w, "event", event_name(t->t.event));
+        jw_u64(w, "event_arg", t->t.event_arg);
+        jw_array(w, "arena_resident");
+        for (uint32_t a = 0; a < t->t.narenas; a++) jw_u64(w, NULL, t->arena_resident[a]);
+        jw_end_array(w);
+        jw_end_object(w);
+    }
+    jw_end_array(w);
+}
+
+static void occupancy_obj(struct jw *w, const struct st_dump *d)
+{
+    uint64_t pages[ST_OCC_BUCKETS], ps, total = 0;
+    model_occupancy(d, pages, &ps);
+    jw_object(w, "occupancy");
+    jw_u64(w, "page_size", ps);
+    jw_array(w, "buckets");
+    for (int b = 0; b < ST_OCC_BUCKETS; b++) {
+        jw_u64(w, NULL, pages[b]);
+        total += pages[b];
+    }
+    jw_end_array(w);
+    jw_u64(w, "total_pages", total);
+    jw_u64(w, "sparse_pages", pages[1]);
+    jw_array(w, "arenas");
+    for (size_t i = 0; i < d->n_occupancy; i++) {
+        jw_object(w, NULL);
+        jw_u64(w, "arena", d->occupancy[i].arena_id);
+        jw_array(w, "pages");
+        for (int b = 0; b < ST_OCC_BUCKETS; b++) jw_u64(w, NULL, d->occupancy[i].pages[b]);
+        jw_end_array(w);
+        jw_end_object(w);
+    }
+    jw_end_array(w);
+    jw_array(w, "pins");
+    for (size_t i = 0; i < d->n_pins; i++) {
+        jw_object(w, NULL);
+        jw_u64(w, "arena", d->pins[i].arena_id);
+        jw_u64(w, "site", d->pins[i].site_id);
+        jw_u64(w, "pages", d->pins[i].pages);
+        jw_u64(w, "bytes", d->pins[i].bytes);
+        jw_end_object(w);
+    }
+    jw_end_array(w);
+    jw_end_object(w);
+}
+
+static void advice_arr(struct jw *w, const struct st_dump *d)
+{
+    struct st_advice adv[MAX_ADVICE];
+    size_t n = advice_compute(d, adv, MAX_ADVICE);
+    jw_array(w, "advice");
+    for (size_t i = 0; i < n; i++) {
+        jw_object(w, NULL);
+        jw_string(w, "id", adv[i].id);
+        jw_u64(w, "bytes_at_stake", adv[i].bytes_at_stake);
+        jw_string(w, "text", adv[i].text);
+        jw_end_object(w);
+    }
+    jw_end_array(w);
+}
+
+/* One process's members, rendered once, spliced at top level and into "processes". */
+static char *render_process(const struct st_dump *d, const struct st_report_opts *o)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) return NULL;
+    struct jw w;
+    jw_init(&w, m);
+    w.depth = 1;
+    jw_string(&w, "dump", d->path);
+    jw_u64(&w, "dump_version", d->version);
+    jw_u64(&w, "unknown_records", d->unknown_records);
+    process_obj(&w, d);
+    layers_obj(&w, d);
+    arenas_arr(&w, d);
+    threads_arr(&w, d);
+    mmaps_obj(&w, d);
+    sessions_arr(&w, d);
+    sites_arr(&w, d, o);
+    trims_arr(&w, d);
+    timeline_arr(&w, d);
+    occupancy_obj(&w, d);
+    advice_arr(&w, d);
+    if (fclose(m) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+int report_json(FILE *out, struct st_dump *dumps, size_t n, const struct st_report_opts *o)
+{
+    char **bodies = calloc(n, sizeof *bodies);
+    if (!bodies) goto oom;
+    for (size_t i = 0; i < n; i++)
+        if (!(bodies[i] = render_process(&dumps[i], o))) goto oom;
+    struct jw w;
+    jw_init(&w, out);
+    jw_object(&w, NULL);
+    jw_string(&w, "format", "sesstrim-report/1");
+    jw_raw_members(&w, bodies[0]);
+    uint64_t rss = 0, live = 0;
+    for (size_t i = 0; i < n; i++) {
+        rss += dumps[i].process.rss_bytes;
+        live += dumps[i].process.live_bytes;
+    }
+    jw_object(&w, "family");
+    jw_u64(&w, "processes", n);
+    jw_u64(&w, "rss_bytes", rss);
+    jw_u64(&w, "live_bytes", live);
+    jw_end_object(&w);
+    jw_array(&w, "processes");
+    for (size_t i = 0; i < n; i++) {
+        jw_object(&w, NULL);
+        jw_raw_members(&w, bodies[i]);
+        jw_end_object(&w);
+    }
+    jw_end_array(&w);
+    jw_end_object(&w);
+    for (size_t i = 0; i < n; i++) free(bodies[i]);
+    free(bodies);
+    return 0;
+oom:
+    if (bodies)
+        for (size_t i = 0; i < n; i++) free(bodies[i]);
+    free(bodies);
+    fprintf(stderr, "sesstrim-report: out of memory rendering JSON\n");
+    return 2;
+}

@@ -1,0 +1,389 @@
+/* report_text_parts.c: the later sections of the text report (family table, cross-thread
+ * matrix, mmaps, sessions, sites, occupancy, timeline, trims, advice). */
+#include <stdlib.h>
+#include <string.h>
+#include "report_text_parts.h"
+
+#define B(v) fmt_bytes((v), (char[32]){0}, 32)
+#define MAX_ADVICE 32
+
+struct ranked { uint64_t key; size_t index; };
+
+static int cmp_ranked_desc(const void *x, const void *y)
+{
+    const struct ranked *a = x, *b = y;
+    if (a->key != b->key) return a->key > b->key ? -1 : 1;
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
+/* Indices sorted by key, largest first; NULL when empty or out of memory. */
+static struct ranked *rank(size_t n, uint64_t (*key)(const void *ctx, size_t i), const void *ctx)
+{
+    if (n == 0) return NULL;
+    struct ranked *r = malloc(n * sizeof *r);
+    if (!r) return NULL;
+    for (size_t i = 0; i < n; i++) r[i] = (struct ranked){key(ctx, i), i};
+    qsort(r, n, sizeof *r, cmp_ranked_desc);
+    return r;
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+void text_family(FILE *o, const struct st_dump *dumps, size_t n)
+{
+    uint64_t rss = 0, live = 0;
+    for (size_t i = 0; i < n; i++) {
+        rss += dumps[i].process.rss_bytes;
+        live += dumps[i].process.live_bytes;
+    }
+    fprintf(o, "Process family: %zu processes, RSS %s in total, live heap %s\n", n, B(rss), B(live));
+    fprintf(o, "  %8s %8s %-24s %12s %12s %6s %7s %8s\n", "pid", "ppid", "exe", "rss", "live", "arenas",
+            "threads", "sessions");
+    for (size_t i = 0; i < n; i++) {
+        const struct st_dump *d = &dumps[i];
+        bool child = false;
+        for (size_t j = 0; j < n; j++)
+            if (j != i && dumps[j].process.pid == d->process.ppid) child = true;
+        char exe[40];
+        snprintf(exe, sizeof exe, "%s%s", child ? "`-" : "", d->process.exe[0] ? base_name(d->process.exe) : "?");
+        fprintf(o, "  %8u %8u %-24s %12s %12s %6zu %7zu %8zu\n", d->process.pid, d->process.ppid, exe,
+                B(d->process.rss_bytes), B(d->process.live_bytes), d->n_arenas, d->n_threads, d->n_sessions);
+    }
+    fprintf(o, "  %8s %8s %-24s %12s %12s\n", "total", "", "", B(rss), B(live));
+}
+
+static const char *thread_label(const struct st_dump *d, uint32_t idx, char *buf, size_t len)
+{
+    if (idx == UINT32_MAX) { /* the writer's overflow cell: allocators beyond its slots */
+        snprintf(buf, len, "others");
+        return buf;
+    }
+    const struct st_rec_thread *t = model_thread(d, idx);
+    snprintf(buf, len, "%u %s", idx, t && t->name[0] ? t->name : "?");
+    return buf;
+}
+
+static uint64_t xfree_key(const void *ctx, size_t i) { return ((const struct st_dump *)ctx)->xfrees[i].bytes; }
+
+#define MATRIX_MAX 8
+
+void text_xfree(FILE *o, const struct st_dump *d, const struct st_report_opts *opt)
+{
+    if (d->n_xfrees == 0) {
+        fprintf(o, "\nCross-thread frees: none\n");
+        return;
+    }
+    /* Distinct freers and allocators; a matrix while it fits on a screen, else a list. */
+    uint32_t rows[MATRIX_MAX], cols[MATRIX_MAX];
+    size_t nr = 0, nc = 0;
+    bool fits = true;
+    uint64_t total = 0, count = 0;
+    for (size_t i = 0; i < d->n_xfrees; i++) {
+        const struct st_rec_xfree *x = &d->xfrees[i];
+        total += x->bytes;
+        count += x->count;
+        size_t r = 0, c = 0;
+        while (r < nr && rows[r] != x->freer_idx) r++;
+        while (c < nc && cols[c] != x->alloc_idx) c++;
+        if (r == nr) { if (nr == MATRIX_MAX) fits = false; else rows[nr++] = x->freer_idx; }
+        if (c == nc) { if (nc == MATRIX_MAX) fits = false; else cols[nc++] = x->alloc_idx; }
+    }
+    fprintf(o, "\nCross-thread frees: %llu frees, %s (freed by the row thread, allocated by the column thread)\n",
+            (unsigned long long)count, B(total));
+    char lab[64];
+    if (fits) {
+        fprintf(o, "  %-20s", "freer \\ allocator");
+        for (size_t c = 0; c < nc; c++) fprintf(o, " %16.16s", thread_label(d, cols[c], lab, sizeof lab));
+        fprintf(o, "\n");
+        for (size_t r = 0; r < nr; r++) {
+            fprintf(o, "  %-20.20s", thread_label(d, rows[r], lab, sizeof lab));
+            for (size_t c = 0; c < nc; c++) {
+                uint64_t bytes = 0, cnt = 0;
+                for (size_t i = 0; i < d->n_xfrees; i++)
+                    if (d->xfrees[i].freer_idx == rows[r] && d->xfrees[i].alloc_idx == cols[c]) {
+                        bytes += d->xfrees[i].bytes;
+                        cnt += d->xfrees[i].count;
+                    }
+                fprintf(o, " %16s", cnt ? B(bytes) : "-");
+            }
+            fprintf(o, "\n");
+        }
+        return;
+    }
+    struct ranked *r = rank(d->n_xfrees, xfree_key, d);
+    if (!r) return;
+    fprintf(o, "  %-20s    %-20s %10s %12s\n", "freer", "allocator", "count", "bytes");
+    for (size_t i = 0; i < d->n_xfrees && i < (size_t)opt->top_n; i++) {
+        const struct st_rec_xfree *x = &d->xfrees[r[i].index];
+        char lab2[64];
+        fprintf(o, "  %-20.20s <- %-20.20s %10llu %12s\n", thread_label(d, x->freer_idx, lab, sizeof lab),
+                thread_label(d, x->alloc_idx, lab2, sizeof lab2), (unsigned long long)x->count, B(x->bytes));
+    }
+    if (d->n_xfrees > (size_t)opt->top_n) fprintf(o, "  ... %zu more pairs\n", d->n_xfrees - (size_t)opt->top_n);
+    free(r);
+}
+
+void text_mmaps(FILE *o, const struct st_dump *d)
+{
+    if (!d->has_mmaps) {
+        fprintf(o, "\nProgram mmaps: none recorded\n");
+        return;
+    }
+    const struct st_rec_mmaps *m = &d->mmaps;
+    fprintf(o, "\nProgram mmaps (live, made by the program itself)\n");
+    fprintf(o, "  %-10s %8llu maps %12s\n", "anonymous", (unsigned long long)m->anon_count, B(m->anon_bytes));
+    fprintf(o, "  %-10s %8llu maps %12s\n", "file", (unsigned long long)m->file_count, B(m->file_bytes));
+    fprintf(o, "  calls: mmap %llu, munmap %llu, mremap %llu, munmap of unknown ranges %llu\n",
+            (unsigned long long)m->mmap_calls, (unsigned long long)m->munmap_calls,
+            (unsigned long long)m->mremap_calls, (unsigned long long)m->untracked_munmaps);
+}
+
+static uint64_t open_key(const void *ctx, size_t i)
+{
+    const struct st_rec_session *s = &((const struct st_dump *)ctx)->sessions[i];
+    return s->flags & ST_SESSION_ENDED ? 0 : s->live_bytes + 1;
+}
+
+static uint64_t ended_key(const void *ctx, size_t i)
+{
+    const struct st_rec_session *s = &((const struct st_dump *)ctx)->sessions[i];
+    return s->flags & ST_SESSION_ENDED ? s->leftover_bytes + 1 : 0;
+}
+
+static void session_rows(FILE *o, const struct st_dump *d, struct ranked *r, size_t limit)
+{
+    size_t shown = 0, more = 0;
+    for (size_t i = 0; i < d->n_sessions; i++) {
+        if (r[i].key == 0) break;
+        if (shown == limit) { more++; continue; }
+        const struct st_rec_session *s = &d->sessions[r[i].index];
+        bool ended = s->flags & ST_SESSION_ENDED;
+        fprintf(o, "  %8llu %-24.24s %-6s %12s %10llu %12s %12s %12s %8llu\n", (unsigned long long)s->id,
+                s->name[0] ? s->name : "-", ended ? "ended" : "open", B(s->live_bytes),
+                (unsigned long long)s->live_count, B(s->peak_bytes), B(s->total_alloc_bytes),
+                ended ? B(s->leftover_bytes) : "-", (unsigned long long)s->leftover_count);
+        shown++;
+    }
+    if (more) fprintf(o, "  ... %zu more\n", more);
+}
+
+void text_sessions(FILE *o, const struct st_dump *d, const struct st_report_opts *opt)
+{
+    const struct st_rec_session_summary *ss = &d->session_summary;
+    if (d->n_sessions == 0 && !d->has_session_summary) {
+        fprintf(o, "\nSessions: none\n");
+        return;
+    }
+    size_t open = 0;
+    for (size_t i = 0; i < d->n_sessions; i++) open += !(d->sessions[i].flags & ST_SESSION_ENDED);
+    fprintf(o, "\nSessions: %zu open, %zu ended kept", open, d->n_sessions - open);
+    if (d->has_session_summary)
+        fprintf(o, ", %llu ended in total (%llu folded: %s allocated, %s left over)",
+                (unsigned long long)ss->ended_sessions_total, (unsigned long long)ss->folded_sessions,
+                B(ss->folded_alloc_bytes), B(ss->folded_leftover_bytes));
+    fprintf(o, "\n");
+    if (d->n_sessions == 0) return;
+    fprintf(o, "  %8s %-24s %-6s %12s %10s %12s %12s %12s %8s\n", "id", "name", "state", "live", "count", "peak",
+            "allocated", "leftovers", "left#");
+    struct ranked *r = rank(d->n_sessions, open_key, d);
+    if (r) session_rows(o, d, r, (size_t)opt->top_n);
+    free(r);
+    r = rank(d->n_sessions, ended_key, d);
+    if (r) session_rows(o, d, r, (size_t)opt->top_n);
+    free(r);
+}
+
+static uint64_t site_key(const void *ctx, size_t i)
+{
+    const struct st_dump_site *s = &((const struct st_dump *)ctx)->sites[i];
+    return s->s.live_bytes ? s->s.live_bytes : 0;
+}
+
+#define SITE_FRAMES 3
+
+void text_sites(FILE *o, const struct st_dump *d, const struct st_report_opts *opt, struct st_symbolizer *sym)
+{
+    if (d->n_sites == 0) {
+        fprintf(o, "\nTop sites: none (stacks %s)\n", d->process.flags & ST_PROC_STACKS ? "recorded no site" : "off");
+        return;
+    }
+    struct ranked *r = rank(d->n_sites, site_key, d);
+    if (!r) return;
+    fprintf(o, "\nTop sites by live bytes (%zu sites%s)\n", d->n_sites,
+            d->process.stack_sample_bytes > 1 ? ", sampled: bytes are estimates" : "");
+    fprintf(o, "  %6s %12s %10s %12s %10s  %s\n", "site", "live", "count", "allocated", "allocs", "where");
+    for (size_t i = 0; i < d->n_sites && i < (size_t)opt->top_n; i++) {
+        const struct st_dump_site *s = &d->sites[r[i].index];
+        char where[512] = "(no frames)";
+        if (s->s.nframes) symbolize_frame(sym, s->frames[0], where, sizeof where);
+        fprintf(o, "  %6u %12s %10llu %12s %10llu  %s\n", s->s.id, B(s->s.live_bytes),
+                (unsigned long long)s->s.live_count, B(s->s.total_bytes), (unsigned long long)s->s.total_allocs,
+                where);
+        for (uint32_t f = 1; f < s->s.nframes && f < SITE_FRAMES; f++) {
+            symbolize_frame(sym, s->frames[f], where, sizeof where);
+            fprintf(o, "  %6s %12s %10s %12s %10s  <- %s\n", "", "", "", "", "", where);
+        }
+    }
+    free(r);
+}
+
+static const char *bucket_label(int b, char *buf, size_t len)
+{
+    if (b == 0) snprintf(buf, len, "empty");
+    else snprintf(buf, len, "%d-%d%%", (b - 1) * 10, b * 10);
+    return buf;
+}
+
+static uint64_t pin_key(const void *ctx, size_t i) { return ((const struct st_dump *)ctx)->pins[i].pages; }
+
+void text_occupancy(FILE *o, const struct st_dump *d, const struct st_report_opts *opt, struct st_symbolizer *sym)
+{
+    uint64_t pages[ST_OCC_BUCKETS], ps, total = 0, maxp = 0;
+    model_occupancy(d, pages, &ps);
+    for (int b = 0; b < ST_OCC_BUCKETS; b++) {
+        total += pages[b];
+        if (pages[b] > maxp) maxp = pages[b];
+    }
+    if (total == 0) {
+        fprintf(o, "\nPage occupancy: none recorded\n");
+        return;
+    }
+    fprintf(o, "\nPage occupancy: %llu resident heap pages of %s, by the live bytes each holds\n",
+            (unsigned long long)total, B(ps));
+    char lab[16];
+    for (int b = 0; b < ST_OCC_BUCKETS; b++) {
+        int bar = (int)(maxp ? (pages[b] * 40 + maxp - 1) / maxp : 0);
+        fprintf(o, "  %-8s %10llu pages %12s %5.1f%% %.*s\n", bucket_label(b, lab, sizeof lab),
+                (unsigned long long)pages[b], B(pages[b] * ps), share_pct(pages[b], total), bar,
+                "########################################");
+    }
+    if (d->n_pins == 0) return;
+    struct ranked *r = rank(d->n_pins, pin_key, d);
+    if (!r) return;
+    fprintf(o, "  pinned (pages under 10%% live that a site still holds bytes in):\n");
+    for (size_t i = 0; i < d->n_pins && i < (size_t)opt->top_n; i++) {
+        const struct st_rec_pin *p = &d->pins[r[i].index];
+        const struct st_dump_site *s = model_site(d, p->site_id);
+        char where[512] = "(site not in dump)";
+        if (s && s->s.nframes) symbolize_frame(sym, s->frames[0], where, sizeof where);
+        fprintf(o, "    site %6u arena %4u %8llu pages %12s live  %s\n", p->site_id, p->arena_id,
+                (unsigned long long)p->pages, B(p->bytes), where);
+    }
+    free(r);
+}
+
+#define SPARK_WIDTH 60
+
+/* One row of block characters, each column the largest value of its samples. */
+static void spark_row(FILE *o, const char *name, const struct st_dump *d, int arena)
+{
+    static const char *levels[] = {"\u2581", "\u2582", "\u2583", "\u2584", "\u2585", "\u2586", "\u2587", "\u2588"};
+    size_t n = d->n_timeline, w = n < SPARK_WIDTH ? n : SPARK_WIDTH;
+    uint64_t col[SPARK_WIDTH] = {0}, maxv = 0, first = 0, last = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct st_dump_timeline *t = &d->timeline[i];
+        uint64_t v = arena < 0 ? (arena == -1 ? t->t.rss_bytes : arena == -2 ? t->t.live_bytes
+                                                                             : t->t.heap_resident_bytes)
+                               : ((uint32_t)arena < t->t.narenas ? t->arena_resident[arena] : 0);
+        size_t c = i * w / n;
+        if (v > col[c]) col[c] = v;
+        if (v > maxv) maxv = v;
+        if (i == 0) first = v;
+        last = v;
+    }
+    fprintf(o, "  %-14s ", name);
+    for (size_t c = 0; c < w; c++) fputs(levels[maxv ? col[c] * 7 / maxv : 0], o);
+    fprintf(o, "%*s %10s -> %-10s max %s\n", (int)(SPARK_WIDTH - w), "", B(first), B(last), B(maxv));
+}
+
+void text_timeline(FILE *o, const struct st_dump *d)
+{
+    size_t n = d->n_timeline;
+    if (n == 0) {
+        fprintf(o, "\nTimeline: none recorded\n");
+        return;
+    }
+    uint64_t t0 = d->timeline[0].t.time_ns, t1 = d->timeline[n - 1].t.time_ns;
+    fprintf(o, "\nTimeline: %zu samples over %.1f s\n", n, t1 > t0 ? (double)(t1 - t0) / 1e9 : 0.0);
+    spark_row(o, "RSS", d, -1);
+    spark_row(o, "live heap", d, -2);
+    spark_row(o, "heap resident", d, -3);
+    /* The arenas that held the most at some point, four at most. */
+    uint32_t narenas = 0;
+    for (size_t i = 0; i < n; i++)
+        if (d->timeline[i].t.narenas > narenas) narenas = d->timeline[i].t.narenas;
+    bool shown[4096] = {false};
+    for (int k = 0; k < 4; k++) {
+        uint64_t best = 0;
+        int best_a = -1;
+        for (uint32_t a = 0; a < narenas && a < 4096; a++) {
+            if (shown[a]) continue;
+            for (size_t i = 0; i < n; i++)
+                if (a < d->timeline[i].t.narenas && d->timeline[i].arena_resident[a] > best) {
+                    best = d->timeline[i].arena_resident[a];
+                    best_a = (int)a;
+                }
+        }
+        if (best_a < 0) break;
+        shown[best_a] = true;
+        char name[32];
+        snprintf(name, sizeof name, "arena %d", best_a);
+        spark_row(o, name, d, best_a);
+    }
+    char events[SPARK_WIDTH + 1];
+    size_t w = n < SPARK_WIDTH ? n : SPARK_WIDTH;
+    memset(events, ' ', w);
+    events[w] = 0;
+    size_t nev = 0;
+    for (size_t i = 0; i < n; i++) {
+        char mark = d->timeline[i].t.event == ST_EV_TRIM ? 'T' : d->timeline[i].t.event == ST_EV_SESSION_END ? 's'
+                  : d->timeline[i].t.event == ST_EV_DUMP ? 'D' : 0;
+        if (!mark) continue;
+        events[i * w / n] = mark;
+        nev++;
+    }
+    if (nev) fprintf(o, "  %-14s %s   (T trim, s session end, D dump)\n", "events", events);
+}
+
+void text_trims(FILE *o, const struct st_dump *d, const struct st_report_opts *opt)
+{
+    if (d->n_trims == 0) {
+        fprintf(o, "\nTrims: none\n");
+        return;
+    }
+    uint64_t released = 0, dur = 0;
+    for (size_t i = 0; i < d->n_trims; i++) {
+        released += d->trims[i].released_bytes;
+        dur += d->trims[i].duration_ns;
+    }
+    fprintf(o, "\nTrims: %zu, released %s in total, %.1f ms spent\n", d->n_trims, B(released), (double)dur / 1e6);
+    fprintf(o, "  %6s %9s %-13s %12s %12s %12s %10s %8s\n", "seq", "at (s)", "trigger", "rss before", "rss after",
+            "released", "ms", "arenas");
+    size_t limit = (size_t)opt->top_n, first = d->n_trims > limit ? d->n_trims - limit : 0;
+    if (first) fprintf(o, "  ... %zu earlier trims\n", first);
+    for (size_t i = first; i < d->n_trims; i++) {
+        const struct st_rec_trim *t = &d->trims[i];
+        double at = t->time_ns > d->process.start_ns && d->process.start_ns
+                        ? (double)(t->time_ns - d->process.start_ns) / 1e9 : 0.0;
+        char arenas[32];
+        snprintf(arenas, sizeof arenas, "%u/%u", t->arenas_trimmed, t->arenas_trimmed + t->arenas_skipped);
+        fprintf(o, "  %6u %9.2f %-13s %12s %12s %12s %10.2f %8s\n", t->seq, at, trigger_name(t->trigger),
+                B(t->rss_before), B(t->rss_after), B(t->released_bytes), (double)t->duration_ns / 1e6, arenas);
+    }
+}
+
+void text_advice(FILE *o, const struct st_dump *d)
+{
+    struct st_advice adv[MAX_ADVICE];
+    size_t n = advice_compute(d, adv, MAX_ADVICE);
+    if (n == 0) {
+        fprintf(o, "\nAdvice: none (no rule found both a large ratio and at least 10 MiB at stake)\n");
+        return;
+    }
+    fprintf(o, "\nAdvice\n");
+    for (size_t i = 0; i < n; i++) fprintf(o, "  * %s\n", adv[i].text);
+}

@@ -1,0 +1,120 @@
+/* symbols.c: offline symbolisation of site frames with elfutils libdwfl, using the dump's
+ * MODULE records; falls back to "module+0xoff" when a file is gone or its build id differs. */
+#include <elfutils/libdwfl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "report.h"
+
+struct st_symbolizer {
+    const struct st_dump *d;
+    Dwfl *dwfl;
+    Dwfl_Module **mods;     /* per MODULE record; NULL: not usable, fall back */
+};
+
+static const Dwfl_Callbacks offline_callbacks = {
+    .find_elf = dwfl_build_id_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .section_address = dwfl_offline_section_address,
+};
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* The file on disk must be the one that was mapped: same build id when the dump has one. */
+static bool build_id_matches(Dwfl_Module *mod, const struct st_rec_module *m)
+{
+    if (m->build_id_len == 0) return true;
+    const unsigned char *bits = NULL;
+    GElf_Addr vaddr = 0;
+    int n = dwfl_module_build_id(mod, &bits, &vaddr);
+    return n > 0 && (uint32_t)n == m->build_id_len && memcmp(bits, m->build_id, (size_t)n) == 0;
+}
+
+struct st_symbolizer *symbolizer_new(const struct st_dump *d)
+{
+    struct st_symbolizer *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->d = d;
+    if (!d || d->n_modules == 0) return s;
+    s->mods = calloc(d->n_modules, sizeof *s->mods);
+    s->dwfl = dwfl_begin(&offline_callbacks);
+    if (!s->mods || !s->dwfl) return s;
+    dwfl_report_begin(s->dwfl);
+    for (size_t i = 0; i < d->n_modules; i++) {
+        const struct st_dump_module *m = &d->modules[i];
+        if (m->path[0] != '/') continue;
+        /* base is where the file's first PT_LOAD was mapped (add_p_vaddr false). */
+        s->mods[i] = dwfl_report_elf(s->dwfl, base_name(m->path), m->path, -1, m->m.base, false);
+    }
+    if (dwfl_report_end(s->dwfl, NULL, NULL) != 0) {
+        memset(s->mods, 0, d->n_modules * sizeof *s->mods);
+        return s;
+    }
+    for (size_t i = 0; i < d->n_modules; i++)
+        if (s->mods[i] && !build_id_matches(s->mods[i], &d->modules[i].m)) s->mods[i] = NULL;
+    return s;
+}
+
+struct st_symbolizer *symbolizer_new_offsets(const struct st_dump *d)
+{
+    struct st_symbolizer *s = calloc(1, sizeof *s);
+    if (s) s->d = d;
+    return s;
+}
+
+struct st_symbolizer *symbolizer_for(const struct st_dump *d, const struct st_report_opts *o)
+{
+    return o && !o->symbolize ? symbolizer_new_offsets(d) : symbolizer_new(d);
+}
+
+static const struct st_dump_module *module_for(const struct st_dump *d, uint64_t addr, size_t *index)
+{
+    const struct st_dump_module *best = NULL;
+    for (size_t i = 0; i < d->n_modules; i++) {
+        const struct st_dump_module *m = &d->modules[i];
+        if (addr < m->m.base) continue;
+        if (m->m.size ? addr - m->m.base < m->m.size : (!best || m->m.base > best->m.base)) {
+            best = m;
+            *index = i;
+            if (m->m.size) break;
+        }
+    }
+    return best;
+}
+
+void symbolize_frame(struct st_symbolizer *s, uint64_t addr, char *out, size_t outlen)
+{
+    if (outlen == 0) return;
+    snprintf(out, outlen, "0x%llx", (unsigned long long)addr);
+    if (!s || !s->d) return;
+    size_t idx = 0;
+    const struct st_dump_module *m = module_for(s->d, addr, &idx);
+    if (!m) return;
+    snprintf(out, outlen, "%s+0x%llx", base_name(m->path[0] ? m->path : "?"),
+             (unsigned long long)(addr - m->m.base));
+    Dwfl_Module *mod = s->mods ? s->mods[idx] : NULL;
+    if (!mod) return;
+    /* Frames are return addresses: the call is the instruction before. */
+    Dwarf_Addr pc = addr > 0 ? addr - 1 : addr;
+    const char *func = dwfl_module_addrname(mod, pc);
+    if (!func) return;
+    Dwfl_Line *line = dwfl_module_getsrc(mod, pc);
+    int lineno = 0;
+    const char *file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
+    if (file && lineno > 0)
+        snprintf(out, outlen, "%s (%s:%d)", func, base_name(file), lineno);
+    else
+        snprintf(out, outlen, "%s (%s)", func, base_name(m->path));
+}
+
+void symbolizer_free(struct st_symbolizer *s)
+{
+    if (!s) return;
+    if (s->dwfl) dwfl_end(s->dwfl);
+    free(s->mods);
+    free(s);
+}

@@ -1,0 +1,232 @@
+/* dump_records.c: the process, arena and thread records of a dump, from one walk over the
+ * live table plus glibc's arena state and the thread registry. */
+#include <fcntl.h>
+#include <gnu/libc-version.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "shim.h"
+#include "arena_stats.h"
+#include "dump_parts.h"
+
+static void walk_entry(const struct st_entry *e, void *ctx)
+{
+    struct dump_walk *w = ctx;
+    uint64_t chunk = e->size;
+    if (st_arena_logic) {
+        size_t hdr = *((const size_t *)e->ptr - 1);
+        chunk = hdr & ~(size_t)CHUNK_FLAGS;
+    }
+    w->live_bytes += e->size;
+    w->chunk_bytes += chunk;
+    w->count++;
+    if (e->arena == ST_ENTRY_ARENA_MMAPPED) {
+        w->mmapped_bytes += chunk;
+        w->mmapped_count++;
+    } else if (e->arena < ST_ARENA_MAX && w->arenas) {
+        w->arenas[e->arena].live_bytes += e->size;
+        w->arenas[e->arena].chunk_bytes += chunk;
+        w->arenas[e->arena].count++;
+    }
+    if (w->sites && e->site && e->site < w->nsites) {
+        w->sites[e->site].live_bytes += e->size;
+        w->sites[e->site].count++;
+    }
+}
+
+void dump_walk_live(struct dump_walk *w)
+{
+    memset(w, 0, sizeof *w);
+    w->arenas = meta_map(ST_ARENA_MAX * sizeof(struct arena_agg));
+    w->nsites = stacks_count() + 1;
+    w->sites = meta_map(w->nsites * sizeof(struct site_agg));
+    if (!w->sites) w->nsites = 0;
+    livetable_walk(walk_entry, w);
+}
+
+void dump_walk_release(struct dump_walk *w)
+{
+    meta_unmap(w->arenas, ST_ARENA_MAX * sizeof(struct arena_agg));
+    if (w->sites) meta_unmap(w->sites, w->nsites * sizeof(struct site_agg));
+}
+
+/* Read a small /proc file into buf; returns bytes read (0 on failure). */
+static size_t read_proc(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    size_t have = 0;
+    ssize_t n;
+    while (have < len - 1 && (n = read(fd, buf + have, len - 1 - have)) > 0) have += (size_t)n;
+    close(fd);
+    buf[have] = 0;
+    return have;
+}
+
+static uint64_t status_kb(const char *status, const char *key)
+{
+    const char *p = strstr(status, key);
+    return p ? strtoull(p + strlen(key), NULL, 10) * 1024 : 0;
+}
+
+void dump_process_record(struct st_dump_writer *w, int reason, const struct dump_walk *walk)
+{
+    struct st_rec_process p;
+    memset(&p, 0, sizeof p);
+    p.pid = (uint32_t)getpid();
+    p.ppid = (uint32_t)getppid();
+    p.flags = (st_arena_logic ? ST_PROC_ARENA_LOGIC : 0) | (st_foreign_malloc ? ST_PROC_FOREIGN_MALLOC : 0) |
+              (st_opt.stacks_mode != ST_STACKS_OFF ? ST_PROC_STACKS : 0) | st_process_flags;
+    p.reason = (uint32_t)reason;
+    p.time_ns = st_realtime_ns();
+    p.start_ns = st_start_realtime_ns;
+    char status[4096];
+    if (read_proc("/proc/self/status", status, sizeof status)) {
+        p.rss_bytes = status_kb(status, "VmRSS:");
+        p.rss_anon_bytes = status_kb(status, "RssAnon:");
+        p.rss_file_bytes = status_kb(status, "RssFile:");
+        p.vm_bytes = status_kb(status, "VmSize:");
+    }
+    p.live_bytes = walk->live_bytes;
+    p.live_chunk_bytes = walk->chunk_bytes;
+    p.live_count = walk->count;
+    for (struct st_thread *t = threads_first(); t; t = t->next) {
+        p.total_allocs += t->allocs;
+        p.total_frees += t->frees;
+    }
+    p.untracked_frees = __atomic_load_n(&st_untracked_frees, __ATOMIC_RELAXED);
+    p.glibc_mmapped_bytes = walk->mmapped_bytes;
+    p.glibc_mmapped_count = walk->mmapped_count;
+    struct mallinfo2 mi = mallinfo2();
+    p.mi_arena = mi.arena; p.mi_ordblks = mi.ordblks; p.mi_hblks = mi.hblks; p.mi_hblkhd = mi.hblkhd;
+    p.mi_uordblks = mi.uordblks; p.mi_fordblks = mi.fordblks; p.mi_keepcost = mi.keepcost;
+    p.meta_bytes = meta_bytes_mapped();
+    p.heap_max_size = st_heap_max_size;
+    p.page_size = (uint64_t)sysconf(_SC_PAGESIZE);
+    p.stack_sample_bytes = st_opt.stacks_mode == ST_STACKS_ALL ? 1 :
+                           st_opt.stacks_mode == ST_STACKS_SAMPLE ? st_opt.stack_sample_bytes : 0;
+    strncpy(p.glibc_version, gnu_get_libc_version(), sizeof p.glibc_version - 1);
+    ssize_t n = readlink("/proc/self/exe", p.exe, sizeof p.exe - 1);
+    if (n < 0) p.exe[0] = 0;
+    size_t len = read_proc("/proc/self/cmdline", p.cmdline, sizeof p.cmdline);
+    for (size_t i = 0; i + 1 < len; i++) if (!p.cmdline[i]) p.cmdline[i] = ' ';
+    dump_put(w, ST_REC_PROCESS, &p, sizeof p, NULL, 0);
+}
+
+/* With no thread arena ever created, main_arena's address cannot be found (glibc does not
+ * export it), but then it is the only arena and mallinfo2 describes it exactly: keepcost
+ * is its top chunk, which ends the brk heap. */
+static void main_arena_from_mallinfo(struct st_rec_arena *r, uint32_t narenas)
+{
+    if (narenas > 1) return;
+    struct mallinfo2 mi = mallinfo2();
+    r->system_bytes = mi.arena;
+    r->top_bytes = mi.keepcost;
+    r->free_bin_bytes = mi.fordblks - mi.fsmblks - mi.keepcost;
+    r->free_fast_bytes = mi.fsmblks;
+    struct st_range heap;
+    if (arena_heap_ranges(0, &heap, 1) == 1) {
+        r->heaps = 1;
+        r->heap_bytes = heap.len;
+        r->resident_bytes = resident_bytes(heap.start, heap.start + heap.len);
+        uintptr_t end = heap.start + heap.len;
+        if (mi.keepcost <= heap.len) r->top_resident_bytes = resident_bytes(end - mi.keepcost, end);
+    }
+}
+
+void dump_arena_records(struct st_dump_writer *w, const struct dump_walk *walk)
+{
+    if (!st_arena_logic) return;
+    arena_discover_all();
+    uint32_t n = arena_count();
+    for (uint32_t id = 0; id < n; id++) {
+        const struct st_arena *a = arena_get(id);
+        if (!a) continue;
+        if (!a->state && walk->arenas && walk->arenas[id].count == 0) continue;
+        struct st_rec_arena r;
+        memset(&r, 0, sizeof r);
+        r.id = id;
+        r.kind = id == 0 ? ST_ARENA_MAIN : ST_ARENA_THREAD;
+        r.address = a->state;
+        if (walk->arenas) {
+            r.live_bytes = walk->arenas[id].live_bytes;
+            r.live_chunk_bytes = walk->arenas[id].chunk_bytes;
+            r.live_count = walk->arenas[id].count;
+        }
+        struct st_arena_glibc g;
+        if (arena_collect(id, &g)) {
+            r.system_bytes = g.system_mem;
+            r.max_system_bytes = g.max_system_mem;
+            r.heaps = g.heaps;
+            r.heap_bytes = g.heap_bytes;
+            r.free_bin_bytes = g.free_bins;
+            r.free_fast_bytes = g.free_fast;
+            r.top_bytes = g.top_size;
+            r.top_resident_bytes = g.top_resident;
+            r.free_resident_bytes = g.free_bins_resident;
+            r.resident_bytes = g.resident;
+            r.attached_threads = (uint32_t)g.attached_threads;
+        }
+        else if (id == 0) main_arena_from_mallinfo(&r, n);
+        r.threads_seen = __atomic_load_n(&a->threads_seen, __ATOMIC_RELAXED);
+        dump_put(w, ST_REC_ARENA, &r, sizeof r, NULL, 0);
+    }
+}
+
+static void thread_name(struct st_thread *t, char *out)
+{
+    if (t->flags & ST_THREAD_EXITED) {
+        memcpy(out, t->name, 16);
+        out[15] = 0;
+        return;
+    }
+    char path[64], buf[32];
+    snprintf(path, sizeof path, "/proc/self/task/%u/comm", t->tid);
+    size_t n = read_proc(path, buf, sizeof buf);
+    if (n && buf[n - 1] == '\n') buf[--n] = 0;
+    if (!n) { memcpy(out, t->name, 16); out[15] = 0; return; }
+    size_t k = n < 15 ? n : 15;
+    memcpy(out, buf, k);
+    out[k] = 0;
+}
+
+void dump_thread_records(struct st_dump_writer *w)
+{
+    for (struct st_thread *t = threads_first(); t; t = t->next) {
+        struct st_rec_thread r;
+        memset(&r, 0, sizeof r);
+        r.idx = t->idx; r.tid = t->tid; r.parent_idx = t->parent_idx;
+        r.flags = __atomic_load_n(&t->flags, __ATOMIC_ACQUIRE);
+        r.start_ns = t->start_ns; r.exit_ns = t->exit_ns;
+        r.allocs = t->allocs; r.frees = t->frees;
+        r.alloc_bytes = t->alloc_bytes; r.freed_bytes = t->freed_bytes;
+        r.cross_frees = t->cross_frees; r.cross_free_bytes = t->cross_free_bytes;
+        r.freed_by_others = __atomic_load_n(&t->freed_by_others, __ATOMIC_RELAXED);
+        r.freed_by_others_bytes = __atomic_load_n(&t->freed_by_others_bytes, __ATOMIC_RELAXED);
+        uint64_t self_freed = r.freed_bytes - r.cross_free_bytes;
+        uint64_t self_frees = r.frees - r.cross_frees;
+        r.live_bytes = r.alloc_bytes - self_freed - r.freed_by_others_bytes;
+        r.live_count = r.allocs - self_frees - r.freed_by_others;
+        r.home_arena = t->home_arena;
+        thread_name(t, r.name);
+        dump_put(w, ST_REC_THREAD, &r, sizeof r, NULL, 0);
+        for (uint32_t i = 0; i < t->n_arenas && i < ST_THREAD_ARENAS; i++) {
+            struct st_rec_arena_thread at = {.arena_id = t->arena_ids[i], .thread_idx = t->idx,
+                                             .allocs = t->arena_allocs[i]};
+            dump_put(w, ST_REC_ARENA_THREAD, &at, sizeof at, NULL, 0);
+        }
+        for (unsigned i = 0; i < ST_XFREE_SLOTS; i++) {
+            const struct st_xfree_cell *c = &t->xfree[i];
+            if (!__atomic_load_n(&c->used, __ATOMIC_ACQUIRE)) break;
+            struct st_rec_xfree x = {.freer_idx = t->idx, .alloc_idx = c->alloc_idx,
+                                     .count = c->count, .bytes = c->bytes};
+            dump_put(w, ST_REC_XFREE, &x, sizeof x, NULL, 0);
+        }
+        if (t->xfree_other_count) {
+            struct st_rec_xfree x = {.freer_idx = t->idx, .alloc_idx = UINT32_MAX,
+                                     .count = t->xfree_other_count, .bytes = t->xfree_other_bytes};
+            dump_put(w, ST_REC_XFREE, &x, sizeof x, NULL, 0);
+        }
+    }
+}

@@ -1,0 +1,325 @@
+/* hooks_malloc.c: the malloc family. Each wrapper forwards to the next allocator and
+ * records the result in the live table; the bookkeeping runs under a TLS recursion guard. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <string.h>
+#include "shim.h"
+
+ST_TLS int st_in_shim;
+ST_TLS uint32_t st_cur_session;
+bool st_started;
+bool st_foreign_malloc;
+struct st_real st_real;
+uint64_t st_untracked_frees;
+
+extern void *__libc_malloc(size_t);
+extern void __libc_free(void *);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void *__libc_valloc(size_t);
+extern void *__libc_pvalloc(size_t);
+
+/* ---- bootstrap: dlsym allocates while we look up the next malloc. Those few blocks come
+ * from a static buffer; free ignores them, realloc copies them out. */
+#define BOOT_SIZE (256 * 1024)
+static char boot_buf[BOOT_SIZE] __attribute__((aligned(64)));
+static size_t boot_used;
+
+static inline bool is_boot(const void *p)
+{
+    return (const char *)p >= boot_buf && (const char *)p < boot_buf + BOOT_SIZE;
+}
+
+static void *boot_alloc(size_t size, size_t align)
+{
+    if (align < 16) align = 16;
+    size_t start = __atomic_load_n(&boot_used, __ATOMIC_RELAXED), at, end;
+    do {
+        at = (start + 16 + align - 1) & ~(align - 1);
+        end = at + size;
+        if (end > BOOT_SIZE || end < at) return NULL;
+    } while (!__atomic_compare_exchange_n(&boot_used, &start, end, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    ((size_t *)(boot_buf + at))[-1] = size;
+    return boot_buf + at;  /* zero already: the buffer is never reused */
+}
+
+/* ---- resolution of the next allocator, once */
+static int resolve_state;  /* 0 not yet, 1 in progress, 2 done */
+
+void hooks_malloc_resolve(void)
+{
+    int expected = 0;
+    if (!__atomic_compare_exchange_n(&resolve_state, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        while (__atomic_load_n(&resolve_state, __ATOMIC_ACQUIRE) != 2) st_lock_yield();
+        return;
+    }
+    st_in_shim++;
+    struct st_real r;
+    r.malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
+    r.free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
+    r.calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
+    r.realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
+    r.memalign = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "memalign");
+    r.posix_memalign = (int (*)(void **, size_t, size_t))dlsym(RTLD_NEXT, "posix_memalign");
+    r.aligned_alloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "aligned_alloc");
+    r.valloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "valloc");
+    r.pvalloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "pvalloc");
+    r.malloc_usable_size = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+    /* Whatever is missing falls back to glibc's own exported entry points. */
+    if (!r.malloc || !r.free || !r.calloc || !r.realloc) {
+        r.malloc = __libc_malloc; r.free = __libc_free;
+        r.calloc = __libc_calloc; r.realloc = __libc_realloc;
+    }
+    if (!r.memalign) r.memalign = __libc_memalign;
+    if (!r.valloc) r.valloc = __libc_valloc;
+    if (!r.pvalloc) r.pvalloc = __libc_pvalloc;
+    st_foreign_malloc = r.malloc != __libc_malloc;
+    st_real = r;
+    st_in_shim--;
+    __atomic_store_n(&resolve_state, 2, __ATOMIC_RELEASE);
+}
+
+/* Returns true when the caller must bypass tracking. Resolves on first use. */
+static inline bool must_bypass(void)
+{
+    if (ST_UNLIKELY(__atomic_load_n(&resolve_state, __ATOMIC_ACQUIRE) != 2)) {
+        if (st_in_shim) return true;
+        hooks_malloc_resolve();
+    }
+    return st_in_shim || !st_started;
+}
+static inline bool resolving_here(void) { return resolve_state != 2 && st_in_shim; }
+
+/* ---- accounting */
+static void note_arena_slow(struct st_thread *t, uint32_t arena)
+{
+    uint32_t slot;
+    for (slot = 0; slot < t->n_arenas; slot++)
+        if (t->arena_ids[slot] == arena) break;
+    if (slot == t->n_arenas) {
+        arena_note_thread(arena, t);
+        if (t->n_arenas < ST_THREAD_ARENAS) t->arena_ids[t->n_arenas++] = arena;
+        else slot = ST_THREAD_ARENAS;
+    }
+    t->home_arena = arena;
+    t->home_slot = slot;
+}
+
+#define BUMP(field, v) __atomic_store_n(&(field), (field) + (v), __ATOMIC_RELAXED)
+
+static inline void track(void *p, size_t size, uint16_t kind, uint32_t session)
+{
+    st_in_shim++;
+    struct st_thread *t = thread_self();
+    size_t chunk;
+    uint32_t arena = arena_of(p, &chunk);
+    struct st_entry e = {.ptr = (uintptr_t)p, .size = size, .thread_idx = t->idx,
+                         .session = session, .arena = entry_arena_code(arena), .kind = kind};
+    livetable_insert(&e);
+    BUMP(t->allocs, 1);
+    BUMP(t->alloc_bytes, size);
+    if (arena < ST_ARENA_UNKNOWN) {
+        if (ST_UNLIKELY(arena != t->home_arena)) note_arena_slow(t, arena);
+        BUMP(t->arena_allocs[t->home_slot], 1);
+    }
+    if (session) sessions_on_alloc(session, size, t);
+    st_in_shim--;
+}
+
+static void note_cross_free(struct st_thread *t, const struct st_entry *e)
+{
+    BUMP(t->cross_frees, 1);
+    BUMP(t->cross_free_bytes, e->size);
+    struct st_thread *owner = thread_by_idx(e->thread_idx);
+    if (owner) {
+        __atomic_add_fetch(&owner->freed_by_others, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&owner->freed_by_others_bytes, e->size, __ATOMIC_RELAXED);
+    }
+    for (unsigned i = 0; i < ST_XFREE_SLOTS; i++) {
+        struct st_xfree_cell *c = &t->xfree[i];
+        if (!c->used) {
+            c->alloc_idx = e->thread_idx;
+            __atomic_store_n(&c->used, 1, __ATOMIC_RELEASE);
+        } else if (c->alloc_idx != e->thread_idx) {
+            continue;
+        }
+        BUMP(c->count, 1);
+        BUMP(c->bytes, e->size);
+        return;
+    }
+    BUMP(t->xfree_other_count, 1);
+    BUMP(t->xfree_other_bytes, e->size);
+}
+
+/* Counters for a tracked entry that was freed (its table entry already removed). */
+static inline void account_free(const struct st_entry *e)
+{
+    struct st_thread *t = thread_self();
+    BUMP(t->frees, 1);
+    BUMP(t->freed_bytes, e->size);
+    if (ST_UNLIKELY(e->thread_idx != t->idx)) note_cross_free(t, e);
+    if (e->session) sessions_on_free(e->session, e->size);
+}
+
+static inline bool untrack(void *p, struct st_entry *e)
+{
+    st_in_shim++;
+    bool found = livetable_remove((uintptr_t)p, e);
+    if (found) account_free(e);
+    else __atomic_add_fetch(&st_untracked_frees, 1, __ATOMIC_RELAXED);
+    st_in_shim--;
+    return found;
+}
+
+/* ---- the interposed entry points */
+ST_EXPORT void *malloc(size_t size)
+{
+    if (ST_UNLIKELY(must_bypass())) {
+        if (resolving_here()) return boot_alloc(size, 16);
+        return st_real.malloc(size);
+    }
+    void *p = st_real.malloc(size);
+    if (ST_LIKELY(p != NULL)) track(p, size, ST_KIND_MALLOC, st_cur_session);
+    return p;
+}
+
+ST_EXPORT void free(void *p)
+{
+    if (!p || ST_UNLIKELY(is_boot(p))) return;
+    if (ST_UNLIKELY(must_bypass())) { st_real.free(p); return; }
+    struct st_entry e;
+    untrack(p, &e);
+    st_real.free(p);
+}
+
+ST_EXPORT void *calloc(size_t n, size_t size)
+{
+    if (ST_UNLIKELY(must_bypass())) {
+        if (resolving_here()) {
+            size_t total;
+            if (__builtin_mul_overflow(n, size, &total)) return NULL;
+            return boot_alloc(total, 16);
+        }
+        return st_real.calloc(n, size);
+    }
+    void *p = st_real.calloc(n, size);
+    if (ST_LIKELY(p != NULL)) track(p, n * size, ST_KIND_CALLOC, st_cur_session);
+    return p;
+}
+
+ST_EXPORT void *realloc(void *p, size_t size)
+{
+    if (ST_UNLIKELY(p && is_boot(p))) {
+        void *np = malloc(size);
+        if (np) memcpy(np, p, ((size_t *)p)[-1] < size ? ((size_t *)p)[-1] : size);
+        return np;
+    }
+    if (ST_UNLIKELY(must_bypass())) {
+        if (resolving_here()) return p ? NULL : boot_alloc(size, 16);
+        return st_real.realloc(p, size);
+    }
+    if (!p) {
+        void *np = st_real.realloc(NULL, size);
+        if (np) track(np, size, ST_KIND_REALLOC, st_cur_session);
+        return np;
+    }
+    /* Remove the old entry BEFORE the real realloc: once glibc frees the old block another
+     * thread may get the same address and insert its own entry. */
+    st_in_shim++;
+    struct st_entry old;
+    bool had = livetable_remove((uintptr_t)p, &old);
+    st_in_shim--;
+    void *np = st_real.realloc(p, size);
+    st_in_shim++;
+    if (!np && size != 0) {
+        if (had) livetable_insert(&old);  /* failed: p is still live and unchanged */
+        st_in_shim--;
+        return NULL;
+    }
+    if (had) account_free(&old);
+    else __atomic_add_fetch(&st_untracked_frees, 1, __ATOMIC_RELAXED);
+    st_in_shim--;
+    /* The block keeps its owning session: a worker growing a client's buffer outside the
+     * client's session must not orphan it. */
+    if (np) track(np, size, ST_KIND_REALLOC, had ? old.session : st_cur_session);
+    return np;
+}
+
+ST_EXPORT void *reallocarray(void *p, size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) { errno = ENOMEM; return NULL; }
+    return realloc(p, total);
+}
+
+static inline void *aligned_common(void *p, size_t size)
+{
+    if (ST_LIKELY(p != NULL)) track(p, size, ST_KIND_MEMALIGN, st_cur_session);
+    return p;
+}
+
+ST_EXPORT void *memalign(size_t align, size_t size)
+{
+    if (ST_UNLIKELY(must_bypass())) {
+        if (resolving_here()) return boot_alloc(size, align);
+        return st_real.memalign(align, size);
+    }
+    return aligned_common(st_real.memalign(align, size), size);
+}
+
+ST_EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+    void *(*real)(size_t, size_t) = st_real.aligned_alloc ? st_real.aligned_alloc : st_real.memalign;
+    if (ST_UNLIKELY(must_bypass())) {
+        if (resolving_here()) return boot_alloc(size, align);
+        return (st_real.aligned_alloc ? st_real.aligned_alloc : st_real.memalign)(align, size);
+    }
+    return aligned_common(real(align, size), size);
+}
+
+ST_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+    if (ST_UNLIKELY(must_bypass())) {
+        if (resolving_here()) {
+            *out = boot_alloc(size, align);
+            return *out ? 0 : ENOMEM;
+        }
+    }
+    int rc;
+    if (st_real.posix_memalign) {
+        rc = st_real.posix_memalign(out, align, size);
+    } else {
+        if (align % sizeof(void *) || (align & (align - 1)) || !align) return EINVAL;
+        *out = st_real.memalign(align, size);
+        rc = *out ? 0 : ENOMEM;
+    }
+    if (rc == 0 && !st_in_shim && st_started) aligned_common(*out, size);
+    return rc;
+}
+
+ST_EXPORT void *valloc(size_t size)
+{
+    if (ST_UNLIKELY(must_bypass())) {
+        if (resolving_here()) return boot_alloc(size, 4096);
+        return st_real.valloc(size);
+    }
+    return aligned_common(st_real.valloc(size), size);
+}
+
+ST_EXPORT void *pvalloc(size_t size)
+{
+    if (ST_UNLIKELY(must_bypass())) {
+        if (resolving_here()) return boot_alloc((size + 4095) & ~(size_t)4095, 4096);
+        return st_real.pvalloc(size);
+    }
+    return aligned_common(st_real.pvalloc(size), size);
+}
+
+ST_EXPORT size_t malloc_usable_size(void *p)
+{
+    if (!p) return 0;
+    if (is_boot(p)) return ((size_t *)p)[-1];
+    if (resolve_state != 2) hooks_malloc_resolve();
+    return st_real.malloc_usable_size ? st_real.malloc_usable_size(p) : usable_size_of(p);
+}

@@ -1,0 +1,297 @@
+/* shim.h: what the parts of libsesstrim.so share: options, logging, the shim's own memory,
+ * thread records, arena registry and the live-allocation table. Everything here runs inside
+ * the host process, so it must not call malloc and must never crash the host. */
+#ifndef SESSTRIM_SHIM_H
+#define SESSTRIM_SHIM_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "../include/sesstrim_dump.h"
+
+#define ST_EXPORT __attribute__((visibility("default")))
+#define ST_TLS __thread __attribute__((tls_model("initial-exec")))
+#define ST_LIKELY(x) __builtin_expect(!!(x), 1)
+#define ST_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---------------------------------------------------------------- options.c */
+/* One table of SESSTRIM_* options (name, default, doc), parsed once in the constructor.
+ * A bad value logs one warning and keeps the default. */
+enum st_log_target { ST_LOG_STDERR = 0, ST_LOG_OFF = 1, ST_LOG_FILE = 2 };
+enum st_stacks_mode { ST_STACKS_OFF = 0, ST_STACKS_SAMPLE = 1, ST_STACKS_ALL = 2 };
+
+struct st_options {
+    char dump_path[512];          /* SESSTRIM_DUMP, empty: no dump at exit */
+    int log_target;               /* SESSTRIM_LOG */
+    char log_path[512];
+    int stacks_mode;              /* SESSTRIM_STACKS */
+    uint64_t stack_sample_bytes;  /* sample=BYTES, default 512 KiB */
+    char trim_policy[512];        /* SESSTRIM_TRIM, raw text: trim/policy.c parses it */
+    long arena_max;               /* SESSTRIM_ARENA_MAX, 0 = leave glibc's default */
+    long trim_threshold;          /* SESSTRIM_TRIM_THRESHOLD, -1 = leave glibc's default */
+    int dump_signal;              /* SESSTRIM_DUMP_SIGNAL, 0 = none */
+    uint64_t dump_interval_ms;    /* SESSTRIM_DUMP_INTERVAL, 0 = no periodic dumps */
+    uint64_t timeline_interval_ms;/* SESSTRIM_TIMELINE_INTERVAL, timeline sample period */
+    bool dump_on_session_end;     /* SESSTRIM_DUMP_ON_SESSION_END */
+    uint64_t session_leftover_log;/* SESSTRIM_SESSION_LEFTOVER_LOG bytes */
+    bool session_inherit;         /* SESSTRIM_SESSION_INHERIT */
+    uint64_t sessions_kept;       /* SESSTRIM_SESSIONS_KEPT: ended sessions kept in detail */
+};
+extern struct st_options st_opt;
+void options_parse(void);
+/* Print the options table (name, default, meaning) to fd: `sesstrim-report --options`. */
+void options_describe(int fd);
+/* Shared value parsers (also for trim policies): "64M", "512KiB"; "2s", "300ms" (bare = ms). */
+bool st_parse_bytes(const char *s, uint64_t *out);
+bool st_parse_millis(const char *s, uint64_t *out);
+
+/* ---------------------------------------------------------------- log.c */
+/* One line per call, written with write(2) from a stack buffer: safe anywhere but in a
+ * signal handler. Prefix "sesstrim[pid]: ". */
+void st_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void st_log_reopen(void);         /* after options_parse, and in a fork child */
+uint64_t st_now_ns(void);         /* CLOCK_MONOTONIC */
+uint64_t st_realtime_ns(void);
+/* Format with %p (pid) and %t (unix time) expanded. Returns false if it does not fit. */
+bool st_expand_path(const char *pattern, char *out, size_t outlen);
+
+/* ---------------------------------------------------------------- metamem.c */
+/* The shim's own memory: anonymous mmaps, never glibc's arenas (we measure those).
+ * meta_alloc is a size-class free-list allocator; blocks are zeroed. Thread-safe. */
+void *meta_alloc(size_t size);
+void meta_free(void *p, size_t size);
+void *meta_map(size_t size);      /* whole pages, for tables; returns NULL on failure */
+void meta_unmap(void *p, size_t size);
+uint64_t meta_bytes_mapped(void);
+void meta_lock_for_fork(void);
+void meta_unlock_for_fork(void);
+void meta_after_fork_child(void);
+
+/* ---------------------------------------------------------------- spinlock */
+/* A tiny test-and-test-and-set lock: the shim must not take pthread mutexes that glibc's
+ * fork handlers or a host's own locking could interleave with. */
+typedef struct { int locked; } st_lock_t;
+void st_lock_yield(void);         /* sched_yield: a holder may be descheduled */
+static inline void st_lock(st_lock_t *l)
+{
+    while (__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE)) {
+        for (unsigned spins = 0; __atomic_load_n(&l->locked, __ATOMIC_RELAXED); spins++) {
+            if (spins < 200) __builtin_ia32_pause();
+            else st_lock_yield();
+        }
+    }
+}
+static inline void st_unlock(st_lock_t *l) { __atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE); }
+static inline void st_lock_reset(st_lock_t *l) { l->locked = 0; }
+
+/* ---------------------------------------------------------------- threads.c */
+#define ST_XFREE_SLOTS 16         /* per-thread "freed memory of thread X" cells */
+#define ST_NO_ARENA UINT32_MAX
+
+struct st_xfree_cell { uint32_t alloc_idx; uint32_t used; uint64_t count, bytes; };
+
+/* A thread's record. Counters written only by the owning thread are plain (read racily by
+ * the dump); counters other threads touch are atomics. Records outlive their thread.
+ * live bytes = alloc_bytes - (freed_bytes - cross_free_bytes) - freed_by_others_bytes. */
+#define ST_THREAD_ARENAS 8
+
+struct st_thread {
+    uint32_t idx, tid, parent_idx, flags;
+    uint64_t start_ns, exit_ns;
+    uint64_t allocs, frees, alloc_bytes, freed_bytes;     /* realloc = one free + one alloc */
+    uint64_t cross_frees, cross_free_bytes;   /* frees it did of memory others allocated */
+    uint64_t freed_by_others, freed_by_others_bytes;      /* atomic: written by other threads */
+    uint32_t home_arena;                      /* arena of its latest allocation */
+    uint32_t home_slot;                       /* index of home_arena in arena_ids */
+    uint32_t n_arenas;                        /* arenas it allocated from (first 8 kept) */
+    uint32_t arena_ids[ST_THREAD_ARENAS];
+    uint64_t arena_allocs[ST_THREAD_ARENAS + 1]; /* last cell: arenas beyond the first 8 */
+    char name[16];
+    struct st_xfree_cell xfree[ST_XFREE_SLOTS];
+    uint64_t xfree_other_count, xfree_other_bytes;    /* cells overflowed */
+    struct st_thread *next;       /* registry list, append-only */
+};
+
+/* The calling thread's record, created on first use. Never NULL after the shim started;
+ * falls back to a shared "unknown thread" record if metadata memory ran out. */
+extern ST_TLS struct st_thread *st_tls_thread;
+struct st_thread *thread_self_slow(void);
+static inline struct st_thread *thread_self(void)
+{
+    struct st_thread *t = st_tls_thread;
+    return ST_LIKELY(t != NULL) ? t : thread_self_slow();
+}
+void threads_init(void);          /* constructor: the main thread's record, exit key */
+struct st_thread *thread_by_idx(uint32_t idx);
+struct st_thread *threads_first(void);       /* iterate with ->next */
+uint32_t threads_count(void);
+/* Sum of allocs+frees over all threads: a cheap activity clock for idle detection. */
+uint64_t threads_activity(void);
+void threads_after_fork_child(void);
+
+/* ---------------------------------------------------------------- glibc_arena.c */
+/* Which glibc arena served a pointer, read from the chunk header while it is live. */
+#define ST_ARENA_MMAPPED (UINT32_MAX - 1) /* glibc mmapped the chunk on its own */
+#define ST_ARENA_UNKNOWN (UINT32_MAX - 2) /* arena logic off (foreign malloc, unverified) */
+#define ST_ARENA_MAX 1024
+
+struct st_arena {
+    uintptr_t state;              /* struct malloc_state * inside glibc */
+    uint32_t id;
+    uint32_t kind;                /* enum st_arena_kind */
+    uint32_t threads_seen;        /* atomic */
+    uint32_t reserved;
+};
+
+extern bool st_arena_logic;       /* true when chunk headers and heap_info may be read */
+extern uint64_t st_heap_max_size;
+void glibc_arena_init(void);      /* version check, hugetlb tunable, main arena discovery */
+/* Chunk size (incl. header) and arena id of a live glibc pointer. */
+uint32_t arena_of(const void *ptr, size_t *chunk_size);
+size_t usable_size_of(const void *ptr);
+uint32_t arena_count(void);
+const struct st_arena *arena_get(uint32_t id);
+/* The calling thread allocated from arena `id` for the first time: record the pair. */
+void arena_note_thread(uint32_t id, struct st_thread *t);
+/* glibc's own arena mutex (an int futex: 0 free, 1 held, 2 held with waiters), taken with
+ * glibc's protocol so the shim and malloc exclude each other. Hold it briefly, call
+ * nothing that allocates while holding it. */
+void arena_lock(uintptr_t state);
+bool arena_trylock(uintptr_t state);
+void arena_unlock(uintptr_t state);
+/* Walk glibc's arena ring from a known thread arena and register any the shim has not
+ * seen (including main_arena). Safe without locks: arenas are never freed. */
+void arena_discover_all(void);
+void arena_registry_after_fork_child(void);
+uint64_t st_heapinfo_size(void);  /* sizeof(heap_info) for this glibc: 48, or 32 before 2.35 */
+
+/* glibc's struct malloc_state field offsets (2.28..2.39 x86-64, see notes). */
+#define MSTATE_MUTEX 0
+#define MSTATE_FLAGS 4
+#define MSTATE_HAVE_FASTCHUNKS 8
+#define MSTATE_FASTBINS 16
+#define MSTATE_NFASTBINS 10
+#define MSTATE_TOP 96
+#define MSTATE_BINS 112
+#define MSTATE_NBINS 128
+#define MSTATE_NEXT 2160
+#define MSTATE_ATTACHED 2176
+#define MSTATE_SYSTEM_MEM 2184
+#define MSTATE_MAX_SYSTEM_MEM 2192
+#define HEAPINFO_AR_PTR 0
+#define HEAPINFO_PREV 8
+#define HEAPINFO_SIZE 16
+#define HEAPINFO_SIZEOF 48
+#define CHUNK_PREV_INUSE 0x1u
+#define CHUNK_IS_MMAPPED 0x2u
+#define CHUNK_NON_MAIN 0x4u
+#define CHUNK_FLAGS 0x7u
+
+/* ---------------------------------------------------------------- livetable.c */
+/* Every live allocation: pointer -> entry, in tables the shim maps itself. Sharded by the
+ * 64 MiB heap a pointer lives in, so threads on their own arenas rarely share a lock. */
+#define ST_KIND_MALLOC 0
+#define ST_KIND_CALLOC 1
+#define ST_KIND_REALLOC 2
+#define ST_KIND_MEMALIGN 3
+
+struct st_entry {
+    uintptr_t ptr;                /* 0: empty slot; 1: tombstone */
+    uint64_t size;                /* requested bytes */
+    uint32_t thread_idx;
+    uint32_t session;             /* session ref (sessions.c), 0 none */
+    uint32_t site;                /* allocation site id (stacks), 0 none */
+    uint16_t arena;               /* arena id; 0xFFFF mmapped chunk, 0xFFFE unknown */
+    uint16_t kind;
+};
+#define ST_ENTRY_ARENA_MMAPPED 0xFFFFu
+#define ST_ENTRY_ARENA_UNKNOWN 0xFFFEu
+
+void livetable_init(void);
+bool livetable_insert(const struct st_entry *e);   /* false: out of metadata memory */
+/* Remove ptr; copies the entry out. false if the shim never saw ptr. */
+bool livetable_remove(uintptr_t ptr, struct st_entry *out);
+/* Apply fn to the live entry of ptr under its shard lock. false if not found. */
+bool livetable_update(uintptr_t ptr, void (*fn)(struct st_entry *, void *), void *ctx);
+/* Visit every live entry, one shard locked at a time. Pointers seen are still live. */
+void livetable_walk(void (*fn)(const struct st_entry *, void *), void *ctx);
+uint64_t livetable_count(void);
+uint64_t livetable_meta_bytes(void);
+void livetable_lock_all(void);    /* fork: hold every shard across fork() */
+void livetable_unlock_all(void);
+static inline uint16_t entry_arena_code(uint32_t arena)
+{
+    if (arena == ST_ARENA_MMAPPED) return ST_ENTRY_ARENA_MMAPPED;
+    if (arena >= ST_ENTRY_ARENA_UNKNOWN) return ST_ENTRY_ARENA_UNKNOWN;
+    return (uint16_t)arena;
+}
+
+/* ---------------------------------------------------------------- hooks_malloc.c */
+/* The glibc entry points the shim forwards to (or the next allocator's, if foreign). */
+struct st_real {
+    void *(*malloc)(size_t);
+    void (*free)(void *);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void *(*memalign)(size_t, size_t);
+    int (*posix_memalign)(void **, size_t, size_t);
+    void *(*aligned_alloc)(size_t, size_t);
+    void *(*valloc)(size_t);
+    void *(*pvalloc)(size_t);
+    size_t (*malloc_usable_size)(void *);
+};
+extern struct st_real st_real;
+extern ST_TLS int st_in_shim;     /* recursion guard: >0 while inside the shim */
+extern ST_TLS uint32_t st_cur_session; /* the innermost session ref on this thread */
+extern bool st_started;           /* constructor finished */
+void hooks_malloc_resolve(void);
+extern bool st_foreign_malloc;    /* the next malloc is not glibc's (jemalloc, tcmalloc...) */
+/* Process-wide totals (relaxed atomics, read at dump). */
+extern uint64_t st_untracked_frees;
+
+/* ---------------------------------------------------------------- hooks_mmap.c */
+struct st_rec_mmaps;
+void mmaps_snapshot(struct st_rec_mmaps *out);
+void mmaps_lock_all(void);
+void mmaps_unlock_all(void);
+
+/* ---------------------------------------------------------------- process.c */
+/* Current RSS from /proc/self/statm (bytes); 0 if unreadable. Allocation-free. */
+uint64_t proc_rss_bytes(void);
+extern pid_t st_pid;
+extern uint64_t st_start_realtime_ns;
+extern uint32_t st_process_flags;   /* ST_PROC_FORK_CHILD, ST_PROC_UNVERIFIED_GLIBC */
+
+/* ---------------------------------------------------------------- dump_writer.c */
+/* A buffered writer over a file descriptor; records are appended with dump_put. */
+struct st_dump_writer;
+int dump_put(struct st_dump_writer *w, uint16_t type, const void *fixed, uint16_t fixed_size,
+             const void *var, uint32_t var_size);
+/* Write a complete dump; path NULL means the SESSTRIM_DUMP pattern. 0 ok, -1 error
+ * (already logged). Serialised: one dump at a time. */
+int dump_write(const char *path, int reason);
+
+/* ---------------------------------------------------------------- sessions.c (issue 3) */
+/* Hot-path hooks: cheap when ref == 0. */
+void sessions_on_alloc(uint32_t ref, uint64_t bytes, struct st_thread *t);
+void sessions_on_free(uint32_t ref, uint64_t bytes);
+/* A new thread starts: enter the session it inherited. */
+void sessions_thread_start(struct st_thread *t, uint32_t inherited);
+int sessions_dump_records(struct st_dump_writer *w);
+void sessions_after_fork_child(void);
+void sessions_lock_all(void);
+void sessions_unlock_all(void);
+
+/* ---------------------------------------------------------------- trim/ (issue 4) */
+void trim_init(void);             /* parse SESSTRIM_TRIM, apply mallopt pass-throughs */
+void trim_on_session_end(void);
+long long trim_now(int trigger);  /* enum st_trim_trigger; returns bytes released */
+int trim_dump_records(struct st_dump_writer *w);
+void trim_before_fork(void);
+void trim_after_fork_parent(void);
+void trim_after_fork_child(void);
+
+#endif

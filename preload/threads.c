@@ -1,0 +1,157 @@
+/* threads.c: a record per thread (created on its first allocation), the pthread_create
+ * wrapper that records parent, start and inherited session, and exit via a TLS key. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "shim.h"
+
+ST_TLS struct st_thread *st_tls_thread;
+
+/* idx -> record, two levels so lookups need no lock and records never move. */
+#define IDX_PAGE 1024u
+#define IDX_PAGES 1024u
+static struct st_thread **idx_pages[IDX_PAGES];
+static uint32_t next_idx;
+static struct st_thread *list_head, *list_tail;
+static st_lock_t list_lock;
+static pthread_key_t exit_key;
+static bool exit_key_ok;
+/* Shared by threads whose record could not be mapped: counts stay roughly right. */
+static struct st_thread overflow_thread = {.idx = UINT32_MAX, .parent_idx = UINT32_MAX,
+                                           .home_arena = ST_NO_ARENA, .name = "(overflow)"};
+
+void st_lock_yield(void) { sched_yield(); }
+
+static void on_thread_exit(void *p)
+{
+    struct st_thread *t = p;
+    t->exit_ns = st_realtime_ns();
+    prctl(PR_GET_NAME, t->name, 0, 0, 0);
+    __atomic_or_fetch(&t->flags, ST_THREAD_EXITED, __ATOMIC_RELEASE);
+}
+
+struct st_thread *thread_self_slow(void)
+{
+    st_in_shim++;
+    struct st_thread *t = meta_alloc(sizeof *t);
+    if (!t) {
+        st_in_shim--;
+        return &overflow_thread;
+    }
+    t->tid = (uint32_t)syscall(SYS_gettid);
+    t->parent_idx = UINT32_MAX;
+    t->home_arena = ST_NO_ARENA;
+    t->start_ns = st_realtime_ns();
+    if (t->tid == (uint32_t)getpid()) t->flags |= ST_THREAD_MAIN;
+    st_lock(&list_lock);
+    uint32_t idx = next_idx;
+    uint32_t page = idx / IDX_PAGE;
+    if (page < IDX_PAGES && !idx_pages[page])
+        idx_pages[page] = meta_alloc(IDX_PAGE * sizeof(struct st_thread *));
+    if (page >= IDX_PAGES || !idx_pages[page]) {
+        st_unlock(&list_lock);
+        meta_free(t, sizeof *t);
+        st_in_shim--;
+        return &overflow_thread;
+    }
+    next_idx++;
+    t->idx = idx;
+    __atomic_store_n(&idx_pages[page][idx % IDX_PAGE], t, __ATOMIC_RELEASE);
+    if (list_tail) list_tail->next = t; else list_head = t;
+    list_tail = t;
+    st_unlock(&list_lock);
+    st_tls_thread = t;
+    if (exit_key_ok) pthread_setspecific(exit_key, t);
+    st_in_shim--;
+    return t;
+}
+
+void threads_init(void)
+{
+    exit_key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0;
+    struct st_thread *t = thread_self();
+    if (exit_key_ok && t != &overflow_thread) pthread_setspecific(exit_key, t);
+}
+
+struct st_thread *thread_by_idx(uint32_t idx)
+{
+    if (idx / IDX_PAGE >= IDX_PAGES) return NULL;
+    struct st_thread **page = __atomic_load_n(&idx_pages[idx / IDX_PAGE], __ATOMIC_ACQUIRE);
+    return page ? __atomic_load_n(&page[idx % IDX_PAGE], __ATOMIC_ACQUIRE) : NULL;
+}
+
+struct st_thread *threads_first(void) { return __atomic_load_n(&list_head, __ATOMIC_ACQUIRE); }
+uint32_t threads_count(void) { return __atomic_load_n(&next_idx, __ATOMIC_RELAXED); }
+
+uint64_t threads_activity(void)
+{
+    uint64_t sum = 0;
+    for (struct st_thread *t = threads_first(); t; t = t->next)
+        sum += __atomic_load_n(&t->allocs, __ATOMIC_RELAXED) + __atomic_load_n(&t->frees, __ATOMIC_RELAXED);
+    return sum;
+}
+
+void threads_after_fork_child(void)
+{
+    st_lock_reset(&list_lock);
+    uint64_t now = st_realtime_ns();
+    for (struct st_thread *t = threads_first(); t; t = t->next) {
+        if (t == st_tls_thread) continue;
+        if (!(t->flags & ST_THREAD_EXITED)) { t->exit_ns = now; t->flags |= ST_THREAD_EXITED; }
+    }
+    if (st_tls_thread) {
+        st_tls_thread->tid = (uint32_t)syscall(SYS_gettid);
+        st_tls_thread->flags |= ST_THREAD_MAIN;
+    }
+}
+
+void threads_lock_for_fork(void) { st_lock(&list_lock); }
+void threads_unlock_for_fork(void) { st_unlock(&list_lock); }
+
+/* ---- pthread_create */
+struct start_args {
+    void *(*start)(void *);
+    void *arg;
+    uint32_t parent_idx;
+    uint32_t session;
+};
+
+static void *thread_trampoline(void *p)
+{
+    struct start_args a = *(struct start_args *)p;
+    meta_free(p, sizeof a);
+    struct st_thread *t = thread_self();
+    t->parent_idx = a.parent_idx;
+    sessions_thread_start(t, a.session);
+    return a.start(a.arg);
+}
+
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+static pthread_create_fn next_pthread_create;
+
+ST_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+                             void *(*start)(void *), void *arg)
+{
+    pthread_create_fn real = __atomic_load_n(&next_pthread_create, __ATOMIC_ACQUIRE);
+    if (!real) {
+        st_in_shim++;
+        real = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
+        st_in_shim--;
+        if (!real) return EAGAIN;
+        __atomic_store_n(&next_pthread_create, real, __ATOMIC_RELEASE);
+    }
+    struct start_args *a = st_started ? meta_alloc(sizeof *a) : NULL;
+    if (!a) return real(thread, attr, start, arg);
+    a->start = start;
+    a->arg = arg;
+    a->parent_idx = thread_self()->idx;
+    a->session = st_opt.session_inherit ? st_cur_session : 0;
+    int rc = real(thread, attr, thread_trampoline, a);
+    if (rc != 0) meta_free(a, sizeof *a);
+    return rc;
+}

@@ -1,0 +1,249 @@
+/* policy.c: the SESSTRIM_TRIM grammar: turns "idle=2s,rss>512M;min-interval=1s" into a
+ * struct trim_policy. Bad tokens get one warning line each and are ignored. */
+#include <string.h>
+#include <stdio.h>
+
+#include "trim.h"
+
+static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static bool ieq(const char *a, size_t n, const char *b)
+{
+    size_t m = strlen(b);
+    if (n != m) return false;
+    for (size_t i = 0; i < n; i++) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = (char)(x - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
+
+/* "1.5" -> numerator 15, scale 10. Digits only, at most one dot; rejects overflow. */
+static bool parse_decimal(const char *s, size_t n, size_t *used, uint64_t *num, uint64_t *den)
+{
+    uint64_t v = 0, d = 1;
+    bool dot = false, digits = false;
+    size_t i = 0;
+    for (; i < n; i++) {
+        char c = s[i];
+        if (c == '.' && !dot) { dot = true; continue; }
+        if (c < '0' || c > '9') break;
+        if (v > (UINT64_MAX - 9) / 10 || d > UINT64_MAX / 10) return false;
+        v = v * 10 + (uint64_t)(c - '0');
+        if (dot) d *= 10;
+        digits = true;
+    }
+    if (!digits) return false;
+    *used = i; *num = v; *den = d;
+    return true;
+}
+
+static bool scale(uint64_t num, uint64_t den, uint64_t unit, uint64_t *out)
+{
+    /* num/den*unit without overflow for the ranges that make sense (< 2^63). */
+    unsigned __int128 v = (unsigned __int128)num * unit / den;
+    if (v > (unsigned __int128)INT64_MAX) return false;
+    *out = (uint64_t)v;
+    return true;
+}
+
+bool trim_parse_size(const char *s, size_t n, uint64_t *out)
+{
+    size_t used; uint64_t num, den;
+    if (!parse_decimal(s, n, &used, &num, &den)) return false;
+    const char *u = s + used;
+    size_t un = n - used;
+    uint64_t unit;
+    if (un == 0 || ieq(u, un, "b")) unit = 1;
+    else if (ieq(u, un, "k") || ieq(u, un, "kb") || ieq(u, un, "kib")) unit = 1ull << 10;
+    else if (ieq(u, un, "m") || ieq(u, un, "mb") || ieq(u, un, "mib")) unit = 1ull << 20;
+    else if (ieq(u, un, "g") || ieq(u, un, "gb") || ieq(u, un, "gib")) unit = 1ull << 30;
+    else if (ieq(u, un, "t") || ieq(u, un, "tb") || ieq(u, un, "tib")) unit = 1ull << 40;
+    else return false;
+    return scale(num, den, unit, out);
+}
+
+bool trim_parse_duration(const char *s, size_t n, uint64_t *out_ns)
+{
+    size_t used; uint64_t num, den;
+    if (!parse_decimal(s, n, &used, &num, &den)) return false;
+    const char *u = s + used;
+    size_t un = n - used;
+    uint64_t unit;
+    if (un == 0 || ieq(u, un, "s")) unit = 1000000000ull;    /* bare numbers are seconds */
+    else if (ieq(u, un, "ns")) unit = 1;
+    else if (ieq(u, un, "us")) unit = 1000ull;
+    else if (ieq(u, un, "ms")) unit = 1000000ull;
+    else if (ieq(u, un, "m") || ieq(u, un, "min")) unit = 60000000000ull;
+    else if (ieq(u, un, "h")) unit = 3600000000000ull;
+    else return false;
+    return scale(num, den, unit, out_ns);
+}
+
+static void warn_token(const char *tok, size_t n, const char *why, struct trim_policy *p)
+{
+    p->bad_tokens++;
+    st_log("SESSTRIM_TRIM: ignoring '%.*s': %s (see docs/trim.md)", (int)(n > 80 ? 80 : n), tok,
+           why);
+}
+
+/* name<op>value, op one of '=', '>', ">=": split at the first operator. */
+static bool split_token(const char *t, size_t n, size_t *name_len, const char **val, size_t *val_len,
+                        char *op)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] == '=' || t[i] == '>') {
+            *name_len = i;
+            *op = t[i];
+            size_t j = i + 1;
+            if (t[i] == '>' && j < n && t[j] == '=') j++;
+            *val = t + j;
+            *val_len = n - j;
+            while (*name_len > 0 && is_space(t[*name_len - 1])) (*name_len)--;
+            while (*val_len > 0 && is_space(**val)) { (*val)++; (*val_len)--; }
+            return true;
+        }
+    }
+    *name_len = n; *val = t + n; *val_len = 0; *op = 0;
+    return false;
+}
+
+static void parse_token(const char *t, size_t n, struct trim_policy *p)
+{
+    size_t nl, vl; const char *v; char op;
+    bool has_value = split_token(t, n, &nl, &v, &vl, &op);
+
+    if (!has_value) {
+        if (ieq(t, n, "session-end") || ieq(t, n, "session_end")) { p->session_end = true; return; }
+        if (ieq(t, n, "off") || ieq(t, n, "none")) { return; }
+        warn_token(t, n, "unknown policy", p);
+        return;
+    }
+
+    bool is_dur_trigger = ieq(t, nl, "idle") || ieq(t, nl, "every");
+    bool is_size_trigger = ieq(t, nl, "rss") || ieq(t, nl, "free-resident") ||
+                           ieq(t, nl, "free_resident");
+    if (is_dur_trigger || ieq(t, nl, "min-interval") || ieq(t, nl, "min_interval") ||
+        ieq(t, nl, "check") || ieq(t, nl, "quiet")) {
+        uint64_t ns;
+        if (op != '=') { warn_token(t, n, "expected name=DURATION", p); return; }
+        if (!trim_parse_duration(v, vl, &ns)) {
+            warn_token(t, n, "bad duration (use e.g. 300us, 50ms, 2s, 5m)", p);
+            return;
+        }
+        if (is_dur_trigger && ns == 0) { warn_token(t, n, "duration must be above 0", p); return; }
+        if (ieq(t, nl, "idle")) p->idle_ns = ns;
+        else if (ieq(t, nl, "every")) p->every_ns = ns;
+        else if (ieq(t, nl, "check")) p->check_ns = ns;
+        else if (ieq(t, nl, "quiet")) p->quiet_ns = ns;
+        else p->min_interval_ns = ns;
+        return;
+    }
+    if (is_size_trigger || ieq(t, nl, "pad")) {
+        uint64_t bytes;
+        if (is_size_trigger && op != '>' && op != '=') {
+            warn_token(t, n, "expected name>SIZE", p);
+            return;
+        }
+        if (!is_size_trigger && op != '=') { warn_token(t, n, "expected pad=SIZE", p); return; }
+        if (!trim_parse_size(v, vl, &bytes)) {
+            warn_token(t, n, "bad size (use e.g. 4096, 64K, 512M, 2G)", p);
+            return;
+        }
+        if (is_size_trigger && bytes == 0) { warn_token(t, n, "size must be above 0", p); return; }
+        if (ieq(t, nl, "rss")) p->rss_high = bytes;
+        else if (ieq(t, nl, "pad")) p->pad = bytes;
+        else p->free_resident = bytes;
+        return;
+    }
+    if (ieq(t, nl, "glibc")) {
+        if (ieq(v, vl, "on") || ieq(v, vl, "1") || ieq(v, vl, "yes")) p->glibc_pass = true;
+        else if (ieq(v, vl, "off") || ieq(v, vl, "0") || ieq(v, vl, "no")) p->glibc_pass = false;
+        else warn_token(t, n, "expected glibc=on or glibc=off", p);
+        return;
+    }
+    warn_token(t, n, "unknown policy", p);
+}
+
+void trim_policy_parse(const char *text, struct trim_policy *out)
+{
+    memset(out, 0, sizeof *out);
+    out->min_interval_ns = TRIM_DEFAULT_MIN_INTERVAL_NS;
+    out->quiet_ns = TRIM_DEFAULT_QUIET_NS;
+    out->glibc_pass = true;
+    if (!text) return;
+    const char *s = text;
+    while (*s) {
+        while (*s && (is_space(*s) || *s == ',' || *s == ';')) s++;
+        if (!*s) break;
+        const char *e = s;
+        while (*e && *e != ',' && *e != ';') e++;
+        size_t n = (size_t)(e - s);
+        while (n > 0 && is_space(s[n - 1])) n--;
+        if (n > 0) parse_token(s, n, out);
+        s = e;
+    }
+}
+
+bool trim_policy_has_trigger(const struct trim_policy *p)
+{
+    return p->idle_ns || p->rss_high || p->every_ns || p->session_end || p->free_resident;
+}
+
+static uint64_t min_nonzero(uint64_t a, uint64_t b)
+{
+    if (!a) return b;
+    if (!b) return a;
+    return a < b ? a : b;
+}
+
+uint64_t trim_policy_tick_ns(const struct trim_policy *p)
+{
+    if (p->check_ns) return p->check_ns < TRIM_MIN_TICK_NS ? TRIM_MIN_TICK_NS : p->check_ns;
+    /* Idle is noticed within a quarter of its duration; a period is hit on time. */
+    uint64_t t = TRIM_MAX_TICK_NS;
+    t = min_nonzero(t, p->idle_ns / 4);
+    t = min_nonzero(t, p->every_ns);
+    if (t < TRIM_MIN_TICK_NS) t = TRIM_MIN_TICK_NS;
+    return t;
+}
+
+static void fmt_dur(char *b, size_t n, uint64_t ns)
+{
+    if (ns % 1000000000ull == 0) snprintf(b, n, "%llus", (unsigned long long)(ns / 1000000000ull));
+    else if (ns % 1000000ull == 0) snprintf(b, n, "%llums", (unsigned long long)(ns / 1000000ull));
+    else if (ns % 1000ull == 0) snprintf(b, n, "%lluus", (unsigned long long)(ns / 1000ull));
+    else snprintf(b, n, "%lluns", (unsigned long long)ns);
+}
+
+static void fmt_size(char *b, size_t n, uint64_t v)
+{
+    if (v && v % (1ull << 30) == 0) snprintf(b, n, "%lluG", (unsigned long long)(v >> 30));
+    else if (v && v % (1ull << 20) == 0) snprintf(b, n, "%lluM", (unsigned long long)(v >> 20));
+    else if (v && v % (1ull << 10) == 0) snprintf(b, n, "%lluK", (unsigned long long)(v >> 10));
+    else snprintf(b, n, "%llu", (unsigned long long)v);
+}
+
+void trim_policy_describe(const struct trim_policy *p, char *buf, size_t len)
+{
+    char v[32];
+    size_t at = 0;
+    buf[0] = 0;
+#define APPEND(...) do { if (at < len) { int w_ = snprintf(buf + at, len - at, __VA_ARGS__); \
+        if (w_ > 0) at += (size_t)w_; } } while (0)
+    if (p->idle_ns) { fmt_dur(v, sizeof v, p->idle_ns); APPEND("%sidle=%s", at ? "," : "", v); }
+    if (p->rss_high) { fmt_size(v, sizeof v, p->rss_high); APPEND("%srss>%s", at ? "," : "", v); }
+    if (p->every_ns) { fmt_dur(v, sizeof v, p->every_ns); APPEND("%severy=%s", at ? "," : "", v); }
+    if (p->session_end) APPEND("%ssession-end", at ? "," : "");
+    if (p->free_resident) {
+        fmt_size(v, sizeof v, p->free_resident);
+        APPEND("%sfree-resident>%s", at ? "," : "", v);
+    }
+    fmt_dur(v, sizeof v, p->min_interval_ns); APPEND(";min-interval=%s", v);
+    fmt_dur(v, sizeof v, p->quiet_ns); APPEND(",quiet=%s", v);
+    fmt_dur(v, sizeof v, trim_policy_tick_ns(p)); APPEND(",check=%s", v);
+    if (p->pad) { fmt_size(v, sizeof v, p->pad); APPEND(",pad=%s", v); }
+    if (!p->glibc_pass) APPEND(",glibc=off");
+#undef APPEND
+}

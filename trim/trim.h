@@ -1,0 +1,100 @@
+/* trim.h: what the files of trim/ share: the parsed SESSTRIM_TRIM policy, the arena pass
+ * and the record ring. Internal to libsesstrim.so; the core only sees shim.h. */
+#ifndef SESSTRIM_TRIM_INTERNAL_H
+#define SESSTRIM_TRIM_INTERNAL_H
+
+#include "shim.h"
+
+/* ---------------------------------------------------------------- policy.c */
+/* SESSTRIM_TRIM parsed. Every duration is in ns, every size in bytes; 0 means "off"
+ * for a trigger. The grammar is documented in docs/trim.md. */
+struct trim_policy {
+    /* triggers */
+    uint64_t idle_ns;             /* idle=DUR: no malloc/free anywhere for DUR */
+    uint64_t rss_high;            /* rss>SIZE: resident set above SIZE */
+    uint64_t every_ns;            /* every=DUR: periodic */
+    bool session_end;             /* session-end: after a session ends */
+    uint64_t free_resident;       /* free-resident>SIZE: free but resident heap bytes */
+    /* settings */
+    uint64_t min_interval_ns;     /* min-interval=DUR: between two policy trims */
+    uint64_t check_ns;            /* check=DUR: trimmer tick, 0 = derived */
+    uint64_t quiet_ns;            /* quiet=DUR: an arena active within DUR is skipped */
+    uint64_t pad;                 /* pad=SIZE: top bytes left resident per arena */
+    bool glibc_pass;              /* glibc=on|off: run malloc_trim(0) first */
+    unsigned bad_tokens;          /* tokens ignored with a warning */
+};
+
+#define TRIM_DEFAULT_MIN_INTERVAL_NS 1000000000ull   /* 1 s */
+#define TRIM_DEFAULT_QUIET_NS        1000000000ull   /* 1 s */
+#define TRIM_MAX_TICK_NS             250000000ull    /* 250 ms */
+#define TRIM_MIN_TICK_NS             100000ull       /* 100 us */
+
+/* Parse `text` (may be NULL or empty: no policy). Never fails: each bad token gets one
+ * st_log line naming it and is ignored. */
+void trim_policy_parse(const char *text, struct trim_policy *out);
+bool trim_policy_has_trigger(const struct trim_policy *p);
+/* The trimmer's sleep between checks, derived from the triggers unless check= was set. */
+uint64_t trim_policy_tick_ns(const struct trim_policy *p);
+/* "idle=2s,rss>512M" style summary for the start-up log line. */
+void trim_policy_describe(const struct trim_policy *p, char *buf, size_t len);
+/* Exposed for the unit tests' reasoning and reuse: "64M" -> bytes, "300us" -> ns. */
+bool trim_parse_size(const char *s, size_t n, uint64_t *out);
+bool trim_parse_duration(const char *s, size_t n, uint64_t *out_ns);
+
+/* ---------------------------------------------------------------- arena_trim.c */
+/* The pseudo arena id under which the glibc malloc_trim(0) pass is recorded: glibc walks
+ * every arena itself, so its release is measured as a whole (RSS delta). */
+#define TRIM_ARENA_GLIBC_PASS UINT32_MAX
+
+struct trim_arena_result {
+    uint32_t arena_id;
+    uint64_t released_bytes;
+    uint64_t duration_ns;
+};
+
+struct trim_pass {
+    /* inputs */
+    bool wait_for_lock;           /* true: take a held arena lock like glibc does (API) */
+    bool include_main;            /* main arena top too (when the glibc pass did not run) */
+    const bool *busy;             /* busy[arena id]: skip it (NULL: none busy) */
+    uint64_t pad;
+    /* outputs */
+    uint32_t trimmed, skipped;
+    uint64_t released_bytes;
+    uint32_t n_results;
+    struct trim_arena_result results[ST_ARENA_MAX];
+};
+
+/* Release the resident pages of each arena's top chunk (beyond header and pad), under the
+ * arena's own lock, a few MiB per lock hold. Caller holds the trim lock. */
+void arena_trim_tops(struct trim_pass *pass);
+/* Free-but-resident bytes: resident pages inside top chunks and inside free bin chunks of
+ * page size and up (what a trim can release), measured with mincore under each arena's
+ * lock; arenas whose lock is held right now are not counted. Caller holds the trim lock. */
+uint64_t arena_free_resident(void);
+/* Resident bytes in [start, end) (page aligned). */
+uint64_t trim_resident_bytes(uintptr_t start, uintptr_t end);
+
+/* ---------------------------------------------------------------- trimmer.c */
+/* The one trim routine: every trigger ends up here. `busy` may be NULL. Caller holds
+ * the trim lock. Returns bytes released. */
+long long trim_run_locked(int trigger, const bool *busy);
+void trim_lock(void);
+void trim_unlock(void);
+extern struct trim_policy trim_pol;
+
+/* ---------------------------------------------------------------- records.c */
+/* `glibc` (may be NULL) is the malloc_trim(0) pass, `a[n]` the per-arena top results. */
+void trim_records_add(const struct st_rec_trim *t, const struct trim_arena_result *glibc,
+                      const struct trim_arena_result *a, uint32_t n);
+uint32_t trim_records_next_seq(void);
+void trim_records_lock(void);
+void trim_records_unlock(void);
+void trim_records_reset_lock(void);
+
+/* Optional core hook (weak: absent until the core provides it). */
+void timeline_event(uint32_t event, uint64_t arg) __attribute__((weak, visibility("hidden")));
+
+const char *trim_trigger_name(int trigger);
+
+#endif

@@ -1,0 +1,347 @@
+/* trimmer.c: the trim entry points the core calls (init, trim_now, session end, fork) and
+ * the shim's own trimmer thread that evaluates the SESSTRIM_TRIM policies. */
+#include <dlfcn.h>
+#include <linux/futex.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "trim.h"
+
+struct trim_policy trim_pol;
+
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+static pthread_create_fn real_pthread_create;
+static bool trimmer_running;
+static int wake_word;                 /* futex: 1 = trimmer has something to look at */
+static int session_end_pending;
+static int trim_busy;                 /* the trim lock: one trim or measurement at a time */
+
+/* A trim takes milliseconds: waiters yield rather than spin a core away. */
+void trim_lock(void)
+{
+    while (__atomic_exchange_n(&trim_busy, 1, __ATOMIC_ACQUIRE)) {
+        for (int i = 0; i < 64 && __atomic_load_n(&trim_busy, __ATOMIC_RELAXED); i++)
+            __builtin_ia32_pause();
+        if (__atomic_load_n(&trim_busy, __ATOMIC_RELAXED)) sched_yield();
+    }
+}
+void trim_unlock(void) { __atomic_store_n(&trim_busy, 0, __ATOMIC_RELEASE); }
+
+const char *trim_trigger_name(int trigger)
+{
+    switch (trigger) {
+    case ST_TRIG_IDLE: return "idle";
+    case ST_TRIG_RSS: return "rss";
+    case ST_TRIG_PERIODIC: return "every";
+    case ST_TRIG_SESSION_END: return "session-end";
+    case ST_TRIG_FREE_RESIDENT: return "free-resident";
+    case ST_TRIG_API: return "api";
+    default: return "?";
+    }
+}
+
+/* Bytes as "MiB with one decimal" for st_log, without floating point. */
+#define MIB_FMT "%llu.%llu MiB"
+#define MIB_ARGS(b) (unsigned long long)((b) >> 20), (unsigned long long)((((b) & 0xFFFFF) * 10) >> 20)
+
+static struct trim_pass pass;         /* guarded by the trim lock; too big for a stack */
+
+long long trim_run_locked(int trigger, const bool *busy)
+{
+    uint64_t t0 = st_now_ns();
+    uint64_t rss_before = proc_rss_bytes();
+    bool logic = st_arena_logic;
+    bool glibc_pass = trim_pol.glibc_pass || !logic;
+    struct trim_arena_result glibc_res = {.arena_id = TRIM_ARENA_GLIBC_PASS};
+
+    if (!logic) {
+        static bool said;
+        if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
+            st_log("trim: glibc arena internals not readable here; trims fall back to malloc_trim(0)");
+    }
+    if (glibc_pass) {
+        /* glibc's own pass: fastbin consolidation, free pages inside bins of every arena,
+         * and the main arena's top (sbrk). Measured as a whole. */
+        uint64_t r0 = rss_before;
+        malloc_trim(0);
+        uint64_t r1 = proc_rss_bytes();
+        glibc_res.released_bytes = r0 > r1 ? r0 - r1 : 0;
+        glibc_res.duration_ns = st_now_ns() - t0;
+    }
+    pass.trimmed = pass.skipped = 0;
+    pass.released_bytes = 0;
+    pass.n_results = 0;
+    if (logic) {
+        pass.wait_for_lock = trigger == ST_TRIG_API;
+        pass.include_main = !glibc_pass;
+        pass.busy = busy;
+        pass.pad = trim_pol.pad;
+        arena_trim_tops(&pass);
+    }
+    uint64_t rss_after = proc_rss_bytes();
+    uint64_t released = glibc_res.released_bytes + pass.released_bytes;
+
+    struct st_rec_trim rec;
+    memset(&rec, 0, sizeof rec);
+    rec.seq = trim_records_next_seq();
+    rec.trigger = (uint32_t)trigger;
+    rec.time_ns = st_realtime_ns();
+    rec.rss_before = rss_before;
+    rec.rss_after = rss_after;
+    rec.released_bytes = released;
+    rec.duration_ns = st_now_ns() - t0;
+    rec.arenas_trimmed = pass.trimmed;
+    rec.arenas_skipped = pass.skipped;
+    trim_records_add(&rec, glibc_pass ? &glibc_res : NULL, pass.results, pass.n_results);
+
+    st_log("trim #%u %s: rss " MIB_FMT " -> " MIB_FMT ", released " MIB_FMT
+           " (glibc pass " MIB_FMT ", arena tops " MIB_FMT "), arenas %u trimmed %u skipped, %llu us",
+           rec.seq, trim_trigger_name(trigger), MIB_ARGS(rss_before), MIB_ARGS(rss_after),
+           MIB_ARGS(released), MIB_ARGS(glibc_res.released_bytes), MIB_ARGS(pass.released_bytes),
+           pass.trimmed, pass.skipped, (unsigned long long)(rec.duration_ns / 1000));
+    if (timeline_event) timeline_event(ST_EV_TRIM, rec.seq);
+    return (long long)released;
+}
+
+long long trim_now(int trigger)
+{
+    trim_lock();
+    long long r = trim_run_locked(trigger, NULL);
+    trim_unlock();
+    return r;
+}
+
+ST_EXPORT long long sesstrim_impl_trim(void) { return trim_now(ST_TRIG_API); }
+
+void trim_on_session_end(void)
+{
+    if (!trim_pol.session_end || !__atomic_load_n(&trimmer_running, __ATOMIC_ACQUIRE)) return;
+    /* The ending thread must not pay for a trim: hand it to the trimmer. */
+    __atomic_store_n(&session_end_pending, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&wake_word, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &wake_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* ---------------------------------------------------------------- the trimmer thread */
+
+/* Per-arena activity: allocs+frees of the threads whose latest allocation was there. */
+static uint64_t arena_act[ST_ARENA_MAX], arena_act_now[ST_ARENA_MAX];
+static uint64_t arena_changed_ns[ST_ARENA_MAX];
+static bool arena_busy[ST_ARENA_MAX];
+
+static void update_arena_activity(uint64_t now)
+{
+    memset(arena_act_now, 0, sizeof arena_act_now);
+    for (struct st_thread *t = threads_first(); t; t = __atomic_load_n(&t->next, __ATOMIC_ACQUIRE)) {
+        uint32_t h = __atomic_load_n(&t->home_arena, __ATOMIC_RELAXED);
+        if (h >= ST_ARENA_MAX) continue;
+        arena_act_now[h] += __atomic_load_n(&t->allocs, __ATOMIC_RELAXED) +
+                            __atomic_load_n(&t->frees, __ATOMIC_RELAXED);
+    }
+    uint32_t n = arena_count();
+    for (uint32_t id = 0; id < n && id < ST_ARENA_MAX; id++) {
+        if (arena_act_now[id] != arena_act[id]) {
+            arena_act[id] = arena_act_now[id];
+            arena_changed_ns[id] = now;
+        }
+        arena_busy[id] = arena_changed_ns[id] && now - arena_changed_ns[id] < trim_pol.quiet_ns;
+    }
+}
+
+static void wait_tick(uint64_t ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)};
+    if (!__atomic_load_n(&wake_word, __ATOMIC_ACQUIRE))
+        syscall(SYS_futex, &wake_word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
+    __atomic_store_n(&wake_word, 0, __ATOMIC_RELEASE);
+}
+
+struct policy_state {
+    uint64_t last_trim_ns, last_periodic_ns;
+    uint64_t last_activity, last_activity_ns;
+    bool idle_armed;
+    bool rss_armed;
+    uint64_t rss_rearm_above;     /* after a trim left RSS above the mark: fire again here */
+};
+
+/* The first trigger whose condition holds now, or 0. */
+static int due_trigger(struct policy_state *s, uint64_t now)
+{
+    const struct trim_policy *p = &trim_pol;
+    if (p->session_end && __atomic_load_n(&session_end_pending, __ATOMIC_ACQUIRE))
+        return ST_TRIG_SESSION_END;
+    if (p->idle_ns && s->idle_armed && now - s->last_activity_ns >= p->idle_ns)
+        return ST_TRIG_IDLE;
+    if (p->every_ns && now - s->last_periodic_ns >= p->every_ns)
+        return ST_TRIG_PERIODIC;
+    if (p->rss_high) {
+        uint64_t rss = proc_rss_bytes();
+        if (rss <= p->rss_high) {
+            s->rss_armed = true;
+            s->rss_rearm_above = 0;
+        } else if (s->rss_armed || (s->rss_rearm_above && rss > s->rss_rearm_above)) {
+            return ST_TRIG_RSS;
+        }
+    }
+    if (p->free_resident) {
+        trim_lock();
+        uint64_t fr = arena_free_resident();
+        trim_unlock();
+        if (fr > p->free_resident) return ST_TRIG_FREE_RESIDENT;
+    }
+    return 0;
+}
+
+static void after_trim(struct policy_state *s, int trigger, uint64_t now, uint32_t skipped)
+{
+    s->last_trim_ns = now;
+    switch (trigger) {
+    case ST_TRIG_SESSION_END: __atomic_store_n(&session_end_pending, 0, __ATOMIC_RELEASE); break;
+    case ST_TRIG_IDLE: s->idle_armed = false; break;
+    case ST_TRIG_PERIODIC: s->last_periodic_ns = now; break;
+    case ST_TRIG_RSS: {
+        /* If a trim that reached every arena could not bring RSS under the mark, the
+         * memory is in use: do not trim again until RSS grows by another eighth of the
+         * mark or dips below it. If it skipped busy arenas, try again later. */
+        uint64_t rss = proc_rss_bytes();
+        if (skipped) break;
+        s->rss_armed = false;
+        s->rss_rearm_above = rss > trim_pol.rss_high ? rss + trim_pol.rss_high / 8 : 0;
+        if (rss <= trim_pol.rss_high) s->rss_armed = true;
+        break;
+    }
+    default: break;
+    }
+}
+
+static void *trimmer_main(void *arg)
+{
+    (void)arg;
+    prctl(PR_SET_NAME, "sesstrim-trim", 0, 0, 0);
+    struct st_thread *self = thread_self();
+    if (self) {
+        __atomic_or_fetch(&self->flags, ST_THREAD_SHIM, __ATOMIC_RELEASE);
+        memcpy(self->name, "sesstrim-trim", sizeof "sesstrim-trim");
+    }
+    uint64_t tick = trim_policy_tick_ns(&trim_pol);
+    uint64_t now = st_now_ns();
+    struct policy_state s = {.last_trim_ns = 0, .last_periodic_ns = now,
+                             .last_activity = threads_activity(), .last_activity_ns = now,
+                             .idle_armed = true, .rss_armed = true};
+    for (;;) {
+        wait_tick(tick);
+        now = st_now_ns();
+        uint64_t act = threads_activity();
+        if (act != s.last_activity) {
+            s.last_activity = act;
+            s.last_activity_ns = now;
+            s.idle_armed = true;
+        }
+        if (trim_pol.quiet_ns) update_arena_activity(now);
+        if (s.last_trim_ns && now - s.last_trim_ns < trim_pol.min_interval_ns) continue;
+        int trigger = due_trigger(&s, now);
+        if (!trigger) continue;
+        /* Idle: everything is quiet by definition. Session end: the arenas that just
+         * freed are the ones to trim. The others leave recently busy arenas alone. */
+        bool use_busy = trim_pol.quiet_ns && trigger != ST_TRIG_IDLE &&
+                        trigger != ST_TRIG_SESSION_END;
+        trim_lock();
+        trim_run_locked(trigger, use_busy ? arena_busy : NULL);
+        uint32_t skipped = pass.skipped;
+        trim_unlock();
+        after_trim(&s, trigger, st_now_ns(), skipped);
+    }
+    return NULL;
+}
+
+static void start_trimmer(void)
+{
+    if (!real_pthread_create) return;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 << 10);
+    /* Block every signal before creating it, so it is born with them blocked: a host's
+     * handler never runs on the trimmer, and a trim is never interrupted. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t th;
+    st_in_shim++;
+    int rc = real_pthread_create(&th, &attr, trimmer_main, NULL);
+    st_in_shim--;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        st_log("trim: cannot start the trimmer thread (error %d): policies off", rc);
+        return;
+    }
+    __atomic_store_n(&trimmer_running, true, __ATOMIC_RELEASE);
+}
+
+static void apply_mallopt(void)
+{
+    if (st_opt.arena_max > 0) {
+        if (!mallopt(M_ARENA_MAX, (int)st_opt.arena_max))
+            st_log("SESSTRIM_ARENA_MAX=%ld: mallopt refused it", st_opt.arena_max);
+    }
+    if (st_opt.trim_threshold >= 0) {
+        if (!mallopt(M_TRIM_THRESHOLD, (int)st_opt.trim_threshold))
+            st_log("SESSTRIM_TRIM_THRESHOLD=%ld: mallopt refused it", st_opt.trim_threshold);
+    }
+}
+
+void trim_init(void)
+{
+    trim_policy_parse(st_opt.trim_policy, &trim_pol);
+    apply_mallopt();
+    if (!trim_policy_has_trigger(&trim_pol)) {
+        if (st_opt.trim_policy[0] && trim_pol.bad_tokens == 0 &&
+            strcmp(st_opt.trim_policy, "off") && strcmp(st_opt.trim_policy, "none"))
+            st_log("SESSTRIM_TRIM='%s' names no trigger: nothing will be trimmed automatically",
+                   st_opt.trim_policy);
+        return;
+    }
+    st_in_shim++;
+    real_pthread_create = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
+    st_in_shim--;
+    char desc[256];
+    trim_policy_describe(&trim_pol, desc, sizeof desc);
+    st_log("trim policy: %s%s", desc, st_arena_logic ? "" : " (arena logic off: malloc_trim(0) only)");
+    start_trimmer();
+}
+
+/* ---------------------------------------------------------------- fork */
+
+void trim_before_fork(void)
+{
+    trim_lock();                      /* no trim is half done in the child's copy */
+    trim_records_lock();
+}
+
+void trim_after_fork_parent(void)
+{
+    trim_records_unlock();
+    trim_unlock();
+}
+
+void trim_after_fork_child(void)
+{
+    trim_records_reset_lock();
+    __atomic_store_n(&trim_busy, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&wake_word, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&session_end_pending, 0, __ATOMIC_RELAXED);
+    memset(arena_changed_ns, 0, sizeof arena_changed_ns);
+    memset(arena_act, 0, sizeof arena_act);
+    bool was_running = __atomic_load_n(&trimmer_running, __ATOMIC_ACQUIRE);
+    __atomic_store_n(&trimmer_running, false, __ATOMIC_RELEASE);
+    /* The parent's trimmer did not survive fork(); the child gets its own. */
+    if (was_running && trim_policy_has_trigger(&trim_pol)) start_trimmer();
+}
