@@ -24,6 +24,10 @@ void dump_thread_records(struct st_dump_writer *w);
 void dump_mapping_records(struct st_dump_writer *w);     /* smaps.c */
 void dump_site_records(struct st_dump_writer *w, const struct dump_walk *walk); /* stacks.c */
 void timeline_dump_records(struct st_dump_writer *w);   /* timeline.c */
+void dump_module_records(struct st_dump_writer *w);     /* stacks.c: module map, build ids */
+/* occupancy.c: resident pages of each arena bucketed by live bytes, and the sites pinning
+ * the sparsely used ones. */
+void dump_occupancy_records(struct st_dump_writer *w, const struct dump_walk *walk);
 
 /* timeline.c: samples and events kept in shim memory for the dump's timeline. */
 void timeline_sample(uint32_t event, uint64_t arg);

@@ -85,6 +85,8 @@ static void write_all_records(struct st_dump_writer *w, int reason)
     sessions_dump_records(w);
     trim_dump_records(w);
     dump_site_records(w, &walk);
+    dump_module_records(w);
+    dump_occupancy_records(w, &walk);
     timeline_dump_records(w);
     dump_walk_release(&walk);
 }

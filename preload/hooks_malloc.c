@@ -115,7 +115,8 @@ static inline void track(void *p, size_t size, uint16_t kind, uint32_t session)
     size_t chunk;
     uint32_t arena = arena_of(p, &chunk);
     struct st_entry e = {.ptr = (uintptr_t)p, .size = size, .thread_idx = t->idx,
-                         .session = session, .arena = entry_arena_code(arena), .kind = kind};
+                         .session = session, .site = stacks_site_for(size),
+                         .arena = entry_arena_code(arena), .kind = kind};
     livetable_insert(&e);
     BUMP(t->allocs, 1);
     BUMP(t->alloc_bytes, size);

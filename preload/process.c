@@ -124,6 +124,7 @@ __attribute__((constructor)) static void shim_start(void)
     }
     livetable_init();
     threads_init();
+    stacks_init();
     if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
         st_log("pthread_atfork failed: a fork child may inherit a busy lock");
     trim_init();

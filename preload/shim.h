@@ -274,6 +274,21 @@ int dump_put(struct st_dump_writer *w, uint16_t type, const void *fixed, uint16_
  * (already logged). Serialised: one dump at a time. */
 int dump_write(const char *path, int reason);
 
+/* ---------------------------------------------------------------- stacks.c (issue 5) */
+/* Sampled allocation stacks: each thread counts bytes down to its next sample (mean
+ * st_opt.stack_sample_bytes, exponentially distributed); `all` samples every allocation.
+ * stacks_capture unwinds with libunwind, deduplicates and returns a site id (0: none). */
+extern ST_TLS int64_t st_sample_countdown;
+uint32_t stacks_capture(size_t size);
+void stacks_init(void);           /* constructor: warm the unwinder (its first call allocates) */
+static inline uint32_t stacks_site_for(size_t size)
+{
+    if (st_opt.stacks_mode == ST_STACKS_OFF) return 0;
+    st_sample_countdown -= (int64_t)size;
+    if (ST_LIKELY(st_sample_countdown > 0)) return 0;
+    return stacks_capture(size);
+}
+
 /* ---------------------------------------------------------------- sessions.c (issue 3) */
 /* Hot-path hooks: cheap when ref == 0. */
 void sessions_on_alloc(uint32_t ref, uint64_t bytes, struct st_thread *t);

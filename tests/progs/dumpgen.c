@@ -1,0 +1,362 @@
+/* dumpgen.c: write a synthetic but valid sesstrim dump from a small text spec, so tests can
+ * check the analyzer against numbers they chose; options damage the file for the bad corpus.
+ *
+ * Usage: dumpgen [--version N] [--magic STR] [--endian HEX] [--no-end] [--bad-count]
+ *                [--truncate N] [--flip OFFSET] SPEC OUT       (SPEC "-" reads stdin)
+ * Spec: one record per line, "<kind> field=value ...", '#' starts a comment. Field names are
+ * the struct members of include/sesstrim_dump.h (process pid=7 rss_bytes=64M exe=/bin/x).
+ * Numbers take K/M/G (binary) suffixes and 0x. Strings may be "double quoted".
+ * Extra keys: mapping name=, module path= build_id=HEX, site frames=A,B,..,
+ * timeline resident=A,B,.. (narenas follows), occupancy pages=b0,..,b10,
+ * any record fixed=N (fixed_size written; beyond the struct it is filled with 0xAB) and
+ * claim_total=N (the total_size the header claims, payload unchanged),
+ * "record type=N fixed=N total=N" writes a record of any type filled with zeros. */
+#include <ctype.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sesstrim_dump.h"
+
+struct field { const char *name; size_t off, size; char kind; /* u number, s string */ };
+
+#define U(T, f) {#f, offsetof(struct T, f), sizeof(((struct T *)0)->f), 'u'}
+#define S(T, f) {#f, offsetof(struct T, f), sizeof(((struct T *)0)->f), 's'}
+#define END_FIELDS {NULL, 0, 0, 0}
+
+static const struct field f_process[] = {
+    U(st_rec_process, pid), U(st_rec_process, ppid), U(st_rec_process, flags), U(st_rec_process, reason),
+    U(st_rec_process, time_ns), U(st_rec_process, start_ns), U(st_rec_process, rss_bytes),
+    U(st_rec_process, rss_anon_bytes), U(st_rec_process, rss_file_bytes), U(st_rec_process, vm_bytes),
+    U(st_rec_process, live_bytes), U(st_rec_process, live_chunk_bytes), U(st_rec_process, live_count),
+    U(st_rec_process, total_allocs), U(st_rec_process, total_frees), U(st_rec_process, untracked_frees),
+    U(st_rec_process, glibc_mmapped_bytes), U(st_rec_process, glibc_mmapped_count),
+    U(st_rec_process, mi_arena), U(st_rec_process, mi_ordblks), U(st_rec_process, mi_hblks),
+    U(st_rec_process, mi_hblkhd), U(st_rec_process, mi_uordblks), U(st_rec_process, mi_fordblks),
+    U(st_rec_process, mi_keepcost), U(st_rec_process, meta_bytes), U(st_rec_process, heap_max_size),
+    U(st_rec_process, page_size), U(st_rec_process, stack_sample_bytes),
+    S(st_rec_process, glibc_version), S(st_rec_process, exe), S(st_rec_process, cmdline), END_FIELDS};
+static const struct field f_arena[] = {
+    U(st_rec_arena, id), U(st_rec_arena, kind), U(st_rec_arena, address), U(st_rec_arena, live_bytes),
+    U(st_rec_arena, live_chunk_bytes), U(st_rec_arena, live_count), U(st_rec_arena, system_bytes),
+    U(st_rec_arena, max_system_bytes), U(st_rec_arena, heaps), U(st_rec_arena, heap_bytes),
+    U(st_rec_arena, free_bin_bytes), U(st_rec_arena, free_fast_bytes), U(st_rec_arena, top_bytes),
+    U(st_rec_arena, top_resident_bytes), U(st_rec_arena, free_resident_bytes),
+    U(st_rec_arena, resident_bytes), U(st_rec_arena, attached_threads), U(st_rec_arena, threads_seen),
+    END_FIELDS};
+static const struct field f_arena_thread[] = {
+    U(st_rec_arena_thread, arena_id), U(st_rec_arena_thread, thread_idx), U(st_rec_arena_thread, allocs),
+    END_FIELDS};
+static const struct field f_thread[] = {
+    U(st_rec_thread, idx), U(st_rec_thread, tid), U(st_rec_thread, parent_idx), U(st_rec_thread, flags),
+    U(st_rec_thread, start_ns), U(st_rec_thread, exit_ns), U(st_rec_thread, allocs), U(st_rec_thread, frees),
+    U(st_rec_thread, alloc_bytes), U(st_rec_thread, freed_bytes), U(st_rec_thread, live_bytes),
+    U(st_rec_thread, live_count), U(st_rec_thread, cross_frees), U(st_rec_thread, cross_free_bytes),
+    U(st_rec_thread, freed_by_others), U(st_rec_thread, freed_by_others_bytes),
+    U(st_rec_thread, home_arena), S(st_rec_thread, name), END_FIELDS};
+static const struct field f_xfree[] = {
+    U(st_rec_xfree, freer_idx), U(st_rec_xfree, alloc_idx), U(st_rec_xfree, count), U(st_rec_xfree, bytes),
+    END_FIELDS};
+static const struct field f_mmaps[] = {
+    U(st_rec_mmaps, anon_bytes), U(st_rec_mmaps, anon_count), U(st_rec_mmaps, file_bytes),
+    U(st_rec_mmaps, file_count), U(st_rec_mmaps, mmap_calls), U(st_rec_mmaps, munmap_calls),
+    U(st_rec_mmaps, mremap_calls), U(st_rec_mmaps, untracked_munmaps), END_FIELDS};
+static const struct field f_mapping[] = {
+    U(st_rec_mapping, start), U(st_rec_mapping, end), U(st_rec_mapping, rss), U(st_rec_mapping, pss),
+    U(st_rec_mapping, anonymous), U(st_rec_mapping, private_dirty), U(st_rec_mapping, swap),
+    U(st_rec_mapping, kind), U(st_rec_mapping, perms), END_FIELDS};
+static const struct field f_session[] = {
+    U(st_rec_session, id), U(st_rec_session, parent_id), U(st_rec_session, begin_ns), U(st_rec_session, end_ns),
+    U(st_rec_session, live_bytes), U(st_rec_session, live_count), U(st_rec_session, peak_bytes),
+    U(st_rec_session, total_alloc_bytes), U(st_rec_session, total_allocs), U(st_rec_session, frees),
+    U(st_rec_session, leftover_bytes), U(st_rec_session, leftover_count), U(st_rec_session, kept_in_bytes),
+    U(st_rec_session, kept_in_count), U(st_rec_session, threads_seen), U(st_rec_session, flags),
+    S(st_rec_session, name), END_FIELDS};
+static const struct field f_session_summary[] = {
+    U(st_rec_session_summary, folded_sessions), U(st_rec_session_summary, folded_alloc_bytes),
+    U(st_rec_session_summary, folded_allocs), U(st_rec_session_summary, folded_leftover_bytes),
+    U(st_rec_session_summary, folded_leftover_count), U(st_rec_session_summary, open_sessions),
+    U(st_rec_session_summary, ended_sessions_total), END_FIELDS};
+static const struct field f_session_site[] = {
+    U(st_rec_session_site, session_id), U(st_rec_session_site, site_id), U(st_rec_session_site, bytes),
+    U(st_rec_session_site, count), END_FIELDS};
+static const struct field f_site[] = {
+    U(st_rec_site, id), U(st_rec_site, nframes), U(st_rec_site, live_bytes), U(st_rec_site, live_count),
+    U(st_rec_site, total_bytes), U(st_rec_site, total_allocs), END_FIELDS};
+static const struct field f_module[] = {
+    U(st_rec_module, base), U(st_rec_module, size), U(st_rec_module, build_id_len), END_FIELDS};
+static const struct field f_trim[] = {
+    U(st_rec_trim, seq), U(st_rec_trim, trigger), U(st_rec_trim, time_ns), U(st_rec_trim, rss_before),
+    U(st_rec_trim, rss_after), U(st_rec_trim, released_bytes), U(st_rec_trim, duration_ns),
+    U(st_rec_trim, arenas_trimmed), U(st_rec_trim, arenas_skipped), END_FIELDS};
+static const struct field f_trim_arena[] = {
+    U(st_rec_trim_arena, seq), U(st_rec_trim_arena, arena_id), U(st_rec_trim_arena, released_bytes),
+    U(st_rec_trim_arena, duration_ns), END_FIELDS};
+static const struct field f_timeline[] = {
+    U(st_rec_timeline, time_ns), U(st_rec_timeline, rss_bytes), U(st_rec_timeline, live_bytes),
+    U(st_rec_timeline, heap_resident_bytes), U(st_rec_timeline, event), U(st_rec_timeline, narenas),
+    U(st_rec_timeline, event_arg), END_FIELDS};
+static const struct field f_occupancy[] = {
+    U(st_rec_occupancy, arena_id), U(st_rec_occupancy, page_size), END_FIELDS};
+static const struct field f_pin[] = {
+    U(st_rec_pin, arena_id), U(st_rec_pin, site_id), U(st_rec_pin, pages), U(st_rec_pin, bytes), END_FIELDS};
+
+struct kind { const char *name; uint16_t type; size_t size; const struct field *fields; };
+static const struct kind kinds[] = {
+    {"process", ST_REC_PROCESS, sizeof(struct st_rec_process), f_process},
+    {"arena", ST_REC_ARENA, sizeof(struct st_rec_arena), f_arena},
+    {"arena_thread", ST_REC_ARENA_THREAD, sizeof(struct st_rec_arena_thread), f_arena_thread},
+    {"thread", ST_REC_THREAD, sizeof(struct st_rec_thread), f_thread},
+    {"xfree", ST_REC_XFREE, sizeof(struct st_rec_xfree), f_xfree},
+    {"mmaps", ST_REC_MMAPS, sizeof(struct st_rec_mmaps), f_mmaps},
+    {"mapping", ST_REC_MAPPING, sizeof(struct st_rec_mapping), f_mapping},
+    {"session", ST_REC_SESSION, sizeof(struct st_rec_session), f_session},
+    {"session_summary", ST_REC_SESSION_SUMMARY, sizeof(struct st_rec_session_summary), f_session_summary},
+    {"session_site", ST_REC_SESSION_SITE, sizeof(struct st_rec_session_site), f_session_site},
+    {"site", ST_REC_SITE, sizeof(struct st_rec_site), f_site},
+    {"module", ST_REC_MODULE, sizeof(struct st_rec_module), f_module},
+    {"trim", ST_REC_TRIM, sizeof(struct st_rec_trim), f_trim},
+    {"trim_arena", ST_REC_TRIM_ARENA, sizeof(struct st_rec_trim_arena), f_trim_arena},
+    {"timeline", ST_REC_TIMELINE, sizeof(struct st_rec_timeline), f_timeline},
+    {"occupancy", ST_REC_OCCUPANCY, sizeof(struct st_rec_occupancy), f_occupancy},
+    {"pin", ST_REC_PIN, sizeof(struct st_rec_pin), f_pin},
+    {"record", 0, 0, NULL},
+};
+
+static unsigned char *out_buf;
+static size_t out_len, out_cap;
+static uint64_t records_written;
+static int line_no;
+
+static void die(const char *msg, const char *arg)
+{
+    fprintf(stderr, "dumpgen: line %d: %s%s\n", line_no, msg, arg ? arg : "");
+    exit(1);
+}
+
+static void emit(const void *p, size_t n)
+{
+    if (out_len + n > out_cap) {
+        out_cap = (out_len + n) * 2 + 4096;
+        out_buf = realloc(out_buf, out_cap);
+        if (!out_buf) die("out of memory", NULL);
+    }
+    if (p) memcpy(out_buf + out_len, p, n);
+    else memset(out_buf + out_len, 0, n);
+    out_len += n;
+}
+
+static uint64_t parse_number(const char *s)
+{
+    char *end;
+    uint64_t v = strtoull(s, &end, 0);
+    if (end == s) die("not a number: ", s);
+    switch (toupper((unsigned char)*end)) {
+    case 'K': v <<= 10; end++; break;
+    case 'M': v <<= 20; end++; break;
+    case 'G': v <<= 30; end++; break;
+    default: break;
+    }
+    if (*end) die("not a number: ", s);
+    return v;
+}
+
+/* Comma-separated numbers; returns how many. */
+static size_t parse_list(const char *s, uint64_t *out, size_t max)
+{
+    size_t n = 0;
+    char buf[64];
+    while (*s) {
+        size_t k = strcspn(s, ",");
+        if (k >= sizeof buf) die("list item too long: ", s);
+        if (n == max) die("list too long: ", s);
+        memcpy(buf, s, k);
+        buf[k] = 0;
+        out[n++] = parse_number(buf);
+        s += k;
+        if (*s == ',') s++;
+    }
+    return n;
+}
+
+static void store(unsigned char *rec, const struct field *f, const char *val)
+{
+    if (f->kind == 's') {
+        size_t n = strlen(val);
+        memset(rec + f->off, 0, f->size);
+        memcpy(rec + f->off, val, n < f->size ? n : f->size); /* may fill it unterminated on purpose */
+        return;
+    }
+    uint64_t v = parse_number(val);
+    if (f->size == 4) { uint32_t v32 = (uint32_t)v; memcpy(rec + f->off, &v32, 4); }
+    else memcpy(rec + f->off, &v, 8);
+}
+
+#define MAX_VAR 65536
+
+static void write_record(uint16_t type, const unsigned char *fixed, size_t fixed_len,
+                         const unsigned char *var, size_t var_len, uint64_t claim_total)
+{
+    struct st_record_header rh = {type, (uint16_t)fixed_len, (uint32_t)(fixed_len + var_len)};
+    if (claim_total) rh.total_size = (uint32_t)claim_total;
+    emit(&rh, sizeof rh);
+    emit(fixed, fixed_len);
+    emit(var, var_len);
+    size_t pad = (8 - (fixed_len + var_len) % 8) % 8;
+    emit(NULL, pad);
+    records_written++;
+}
+
+/* Split one spec line into words, honouring "double quotes". */
+static int split_words(char *line, char **words, int max)
+{
+    int n = 0;
+    char *p = line;
+    while (*p) {
+        while (isspace((unsigned char)*p)) p++;
+        if (!*p || *p == '#') break;
+        if (n == max) die("too many fields", NULL);
+        words[n++] = p;
+        char *w = p;
+        int quoted = 0;
+        while (*p && (quoted || !isspace((unsigned char)*p))) {
+            if (*p == '"') { quoted = !quoted; p++; continue; }
+            *w++ = *p++;
+        }
+        if (*p) p++;
+        *w = 0;
+    }
+    return n;
+}
+
+static void spec_line(char *line)
+{
+    char *words[96];
+    int nw = split_words(line, words, 96);
+    if (nw == 0) return;
+    const struct kind *k = NULL;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(kinds[i].name, words[0]) == 0) k = &kinds[i];
+    if (!k) die("unknown record kind: ", words[0]);
+
+    static unsigned char rec[4096], var[MAX_VAR];
+    memset(rec, 0xAB, sizeof rec); /* bytes past the struct: a "newer writer's" fields */
+    memset(rec, 0, k->size);
+    size_t var_len = 0, fixed_len = k->size;
+    uint16_t type = k->type;
+    uint64_t claim_total = 0, list[MAX_VAR / 8];
+    for (int i = 1; i < nw; i++) {
+        char *eq = strchr(words[i], '=');
+        if (!eq) die("expected key=value: ", words[i]);
+        *eq = 0;
+        const char *key = words[i], *val = eq + 1;
+        const struct field *f = NULL;
+        for (const struct field *c = k->fields; c && c->name; c++)
+            if (strcmp(c->name, key) == 0) f = c;
+        if (f) { store(rec, f, val); continue; }
+        if (strcmp(key, "fixed") == 0) {
+            fixed_len = parse_number(val);
+            if (fixed_len > sizeof rec) die("fixed too large", NULL);
+        } else if (strcmp(key, "claim_total") == 0) {
+            claim_total = parse_number(val);
+        } else if (strcmp(key, "type") == 0 && !k->fields) {
+            type = (uint16_t)parse_number(val);
+        } else if (strcmp(key, "total") == 0 && !k->fields) {
+            var_len = parse_number(val);
+            if (var_len < fixed_len || var_len - fixed_len > MAX_VAR) die("bad total", NULL);
+            var_len -= fixed_len;
+            memset(var, 0, var_len);
+        } else if ((strcmp(key, "name") == 0 && k->type == ST_REC_MAPPING) ||
+                   (strcmp(key, "path") == 0 && k->type == ST_REC_MODULE)) {
+            var_len = strlen(val) + 1;
+            if (var_len > MAX_VAR) die("string too long", NULL);
+            memcpy(var, val, var_len);
+        } else if (strcmp(key, "build_id") == 0 && k->type == ST_REC_MODULE) {
+            struct st_rec_module *m = (struct st_rec_module *)rec;
+            size_t n = strlen(val) / 2;
+            if (n > sizeof m->build_id) die("build id too long", NULL);
+            for (size_t b = 0; b < n; b++) {
+                char hex[3] = {val[2 * b], val[2 * b + 1], 0};
+                m->build_id[b] = (uint8_t)strtoul(hex, NULL, 16);
+            }
+            m->build_id_len = (uint32_t)n;
+        } else if ((strcmp(key, "frames") == 0 && k->type == ST_REC_SITE) ||
+                   (strcmp(key, "resident") == 0 && k->type == ST_REC_TIMELINE)) {
+            size_t n = parse_list(val, list, MAX_VAR / 8);
+            memcpy(var, list, n * 8);
+            var_len = n * 8;
+            uint32_t n32 = (uint32_t)n;
+            memcpy(rec + (k->type == ST_REC_SITE ? offsetof(struct st_rec_site, nframes)
+                                                 : offsetof(struct st_rec_timeline, narenas)), &n32, 4);
+        } else if (strcmp(key, "pages") == 0 && k->type == ST_REC_OCCUPANCY) {
+            struct st_rec_occupancy *o = (struct st_rec_occupancy *)rec;
+            if (parse_list(val, list, ST_OCC_BUCKETS) != ST_OCC_BUCKETS) die("pages needs 11 numbers", NULL);
+            memcpy(o->pages, list, sizeof o->pages);
+        } else {
+            die("unknown field: ", key);
+        }
+    }
+    write_record(type, rec, fixed_len, var, var_len, claim_total);
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: dumpgen [--version N] [--magic STR] [--endian HEX] [--no-end] [--bad-count]\n"
+                    "               [--truncate N] [--flip OFFSET] SPEC OUT\n");
+    exit(1);
+}
+
+int main(int argc, char **argv)
+{
+    long version = SESSTRIM_DUMP_VERSION, truncate_at = -1, flip_at = -1;
+    const char *magic = SESSTRIM_DUMP_MAGIC;
+    uint32_t endian = SESSTRIM_DUMP_ENDIAN_CHECK;
+    int no_end = 0, bad_count = 0, argi = 1;
+    for (; argi < argc && strncmp(argv[argi], "--", 2) == 0; argi++) {
+        const char *o = argv[argi];
+        if (strcmp(o, "--no-end") == 0) { no_end = 1; continue; }
+        if (strcmp(o, "--bad-count") == 0) { bad_count = 1; continue; }
+        if (argi + 1 >= argc) usage();
+        const char *v = argv[++argi];
+        if (strcmp(o, "--version") == 0) version = strtol(v, NULL, 0);
+        else if (strcmp(o, "--magic") == 0) magic = v;
+        else if (strcmp(o, "--endian") == 0) endian = (uint32_t)strtoul(v, NULL, 16);
+        else if (strcmp(o, "--truncate") == 0) truncate_at = strtol(v, NULL, 0);
+        else if (strcmp(o, "--flip") == 0) flip_at = strtol(v, NULL, 0);
+        else usage();
+    }
+    if (argc - argi != 2) usage();
+    FILE *in = strcmp(argv[argi], "-") == 0 ? stdin : fopen(argv[argi], "r");
+    if (!in) { perror(argv[argi]); return 1; }
+
+    struct st_dump_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, magic, strnlen(magic, sizeof h.magic));
+    h.version = (uint16_t)version;
+    h.header_size = sizeof h;
+    h.endian_check = endian;
+    emit(&h, sizeof h);
+
+    char line[8192];
+    while (fgets(line, sizeof line, in)) {
+        line_no++;
+        spec_line(line);
+    }
+    if (in != stdin) fclose(in);
+
+    if (!no_end) {
+        struct st_rec_end end = {records_written + (bad_count ? 1 : 0),
+                                 st_fnv1a64(ST_FNV1A64_INIT, out_buf, out_len)};
+        write_record(ST_REC_END, (const unsigned char *)&end, sizeof end, NULL, 0, 0);
+    }
+    if (flip_at >= 0 && (size_t)flip_at < out_len) out_buf[flip_at] ^= 0x40;
+    size_t len = truncate_at >= 0 && (size_t)truncate_at < out_len ? (size_t)truncate_at : out_len;
+
+    FILE *out = fopen(argv[argi + 1], "wb");
+    if (!out || fwrite(out_buf, 1, len, out) != len || fclose(out) != 0) {
+        perror(argv[argi + 1]);
+        return 1;
+    }
+    free(out_buf);
+    return 0;
+}
