@@ -267,7 +267,7 @@ void html_chart_arenas(FILE *out, const struct st_dump *d)
     uint64_t scale = 1;
     for (size_t i = 0; i < d->n_arenas; i++) {
         const struct st_rec_arena *a = &d->arenas[i];
-        uint64_t t = a->live_chunk_bytes + arena_free_bytes(a) + html_arena_released(d, a->id);
+        uint64_t t = a->live_chunk_bytes + arena_free_resident(a) + html_arena_released(d, a->id);
         if (t > scale) scale = t;
     }
     int h = (int)d->n_arenas * AR_ROW + 8;
@@ -275,14 +275,16 @@ void html_chart_arenas(FILE *out, const struct st_dump *d)
                  "role=\"img\" aria-label=\"arenas\">\n", CHART_W, h, CHART_W, h, d->n_arenas);
     for (size_t i = 0; i < d->n_arenas; i++) {
         const struct st_rec_arena *a = &d->arenas[i];
-        uint64_t seg[3] = {a->live_chunk_bytes, arena_free_bytes(a), html_arena_released(d, a->id)};
+        /* free pages a trim already returned stay in the bins: count only the resident part,
+         * so released bytes are not shown twice */
+        uint64_t seg[3] = {a->live_chunk_bytes, arena_free_resident(a), html_arena_released(d, a->id)};
         static const char *cls[3] = {"seg-live", "seg-free", "seg-released"};
-        static const char *what[3] = {"live (chunk bytes)", "free in arena", "released by trims"};
+        static const char *what[3] = {"live (chunk bytes)", "free, still resident", "released by trims"};
         static const char *color[3] = {"#2f6fd0", "#f3a73b", "#a9d8b0"};
         int y = 4 + (int)i * AR_ROW;
         fprintf(out, "<g class=\"arena-bar\" data-arena-id=\"%u\" data-live=\"%" PRIu64 "\" data-free=\"%" PRIu64
-                     "\" data-released=\"%" PRIu64 "\"><text x=\"0\" y=\"%d\">arena %u%s</text>",
-                a->id, seg[0], seg[1], seg[2], y + 15, a->id, a->kind == ST_ARENA_MAIN ? " (main)" : "");
+                     "\" data-released=\"%" PRIu64 "\" data-free-total=\"%" PRIu64 "\"><text x=\"0\" y=\"%d\">arena %u%s</text>",
+                a->id, seg[0], seg[1], seg[2], arena_free_bytes(a), y + 15, a->id, a->kind == ST_ARENA_MAIN ? " (main)" : "");
         double x = AR_LABEL;
         for (int k = 0; k < 3; k++) {
             double w = (double)AR_BAR * (double)seg[k] / (double)scale;
@@ -300,7 +302,7 @@ void html_chart_arenas(FILE *out, const struct st_dump *d)
     }
     fputs("</svg>\n<div class=\"legend\">"
           "<span class=\"item\"><span class=\"sw\" style=\"background:#2f6fd0\"></span>live</span>"
-          "<span class=\"item\"><span class=\"sw\" style=\"background:#f3a73b\"></span>free (bins + fastbins + top)</span>"
+          "<span class=\"item\"><span class=\"sw\" style=\"background:#f3a73b\"></span>free, still resident (bins + fastbins + top)</span>"
           "<span class=\"item\"><span class=\"sw\" style=\"background:#a9d8b0\"></span>released by trims (total)</span>"
           "</div>\n", out);
 }

@@ -159,25 +159,33 @@ static bool apply(size_t i, const char *value)
     return false;
 }
 
+static void parse_from_env(size_t i)
+{
+    const char *v = getenv(opt_table[i].name);
+    if (!v) return;
+    if (opt_table[i].type == OPT_TEXT && !*v) return;
+    if (apply(i, v)) return;
+    char shown[64];
+    size_t n = strlen(v);
+    snprintf(shown, sizeof shown, "%.*s%s", n > 48 ? 48 : (int)n, v, n > 48 ? "..." : "");
+    st_log("%s=%s is not valid (%s); using the default '%s'", opt_table[i].name, shown,
+           opt_table[i].doc, opt_table[i].def);
+    apply(i, opt_table[i].def);
+}
+
+#define OPT_LOG_INDEX 1
+
 void options_parse(void)
 {
     memset(&st_opt, 0, sizeof st_opt);
     for (size_t i = 0; i < NOPT; i++) {
         if (!apply(i, opt_table[i].def)) st_log("internal: default of %s does not parse", opt_table[i].name);
     }
-    for (size_t i = 0; i < NOPT; i++) {
-        const char *v = getenv(opt_table[i].name);
-        if (!v) continue;
-        if (opt_table[i].type == OPT_TEXT && !*v) continue;
-        if (!apply(i, v)) {
-            char shown[64];
-            size_t n = strlen(v);
-            snprintf(shown, sizeof shown, "%.*s%s", n > 48 ? 48 : (int)n, v, n > 48 ? "..." : "");
-            st_log("%s=%s is not valid (%s); using the default '%s'", opt_table[i].name, shown,
-                   opt_table[i].doc, opt_table[i].def);
-            apply(i, opt_table[i].def);
-        }
-    }
+    /* SESSTRIM_LOG first: the warnings about the other options must go where it says. */
+    parse_from_env(OPT_LOG_INDEX);
+    st_log_reopen();
+    for (size_t i = 0; i < NOPT; i++)
+        if (i != OPT_LOG_INDEX) parse_from_env(i);
 }
 
 void options_describe(int fd)

@@ -115,8 +115,7 @@ __attribute__((constructor)) static void shim_start(void)
     hooks_malloc_resolve();
     st_pid = getpid();
     st_start_realtime_ns = st_realtime_ns();
-    options_parse();
-    st_log_reopen();
+    options_parse();              /* opens the log itself, before warning about anything */
     check_interposition();
     if (!st_foreign_malloc) {
         glibc_arena_init();

@@ -291,3 +291,32 @@ TEST_CASE("an unverified glibc version gets accounting without arena internals a
     CHECK(dump.d.n_arenas == 0);
     CHECK(dump.thread_named("consumer")->cross_frees == 100);
 }
+
+TEST_CASE("SESSTRIM_LOG sends lines to a file or nowhere; %p and %t expand in paths")
+{
+    auto dir = tempdir();
+    auto r = run({prog("core_xfree"), d(dir, "x-%p-%t.bin"), "10", "10"},
+                 {{"SESSTRIM_LOG", d(dir, "log-%p.txt")}, {"SESSTRIM_STACKS", "nope"}});
+    REQUIRE(r.status == 0);
+    CHECK(!contains(r.err, "sesstrim["));           // nothing on stderr
+    std::string logname, dumpname;
+    for (auto &name : {std::string("log-"), std::string("x-")}) {
+        auto ls = run({"sh", "-c", "ls " + dir + " | grep '^" + name + "'"}, {}, false);
+        (name == "log-" ? logname : dumpname) = ls.out.substr(0, ls.out.find('\n'));
+    }
+    REQUIRE(!logname.empty());
+    REQUIRE(!dumpname.empty());
+    std::ifstream in(d(dir, logname));
+    std::stringstream log;
+    log << in.rdbuf();
+    CHECK(count_lines_with(log.str(), "SESSTRIM_STACKS=nope") == 1);
+    CHECK(dumpname.find('%') == std::string::npos);  // both %p and %t were replaced
+    Dump dump(d(dir, dumpname));
+    CHECK(dump.ok);
+    CHECK(logname == "log-" + std::to_string(dump.d.process.pid) + ".txt");
+
+    auto quiet = run({prog("core_xfree"), d(dir, "q.bin"), "10", "10"},
+                     {{"SESSTRIM_LOG", "off"}, {"SESSTRIM_STACKS", "nope"}});
+    REQUIRE(quiet.status == 0);
+    CHECK(quiet.err.empty());
+}
