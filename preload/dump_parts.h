@@ -31,7 +31,6 @@ void dump_occupancy_records(struct st_dump_writer *w, const struct dump_walk *wa
 
 /* timeline.c: samples and events kept in shim memory for the dump's timeline. */
 void timeline_sample(uint32_t event, uint64_t arg);
-void timeline_event(uint32_t event, uint64_t arg);
 uint64_t live_bytes_now(void);   /* from thread counters: cheap */
 
 /* stacks.c */

@@ -13,11 +13,7 @@
 static void walk_entry(const struct st_entry *e, void *ctx)
 {
     struct dump_walk *w = ctx;
-    uint64_t chunk = e->size;
-    if (st_arena_logic) {
-        size_t hdr = *((const size_t *)e->ptr - 1);
-        chunk = hdr & ~(size_t)CHUNK_FLAGS;
-    }
+    uint64_t chunk = entry_chunk_bytes(e);
     w->live_bytes += e->size;
     w->chunk_bytes += chunk;
     w->count++;

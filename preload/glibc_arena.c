@@ -19,9 +19,17 @@ static struct st_arena arenas[ST_ARENA_MAX];
 static uint32_t n_arenas = 1;          /* id 0 is main_arena, found by arena_discover_all */
 static st_lock_t registry_lock;
 
-/* The heap a thread allocated from last, and its arena: most lookups stop here. */
-static ST_TLS uintptr_t tls_heap;
-static ST_TLS uint32_t tls_heap_arena;
+/* The heaps a thread met last, with the arena each pointed to: most lookups stop at the
+ * first entry. Four, because a thread also meets chunks of other arenas (tcache hands them
+ * out, consumers free producers' blocks). The arena is re-read from the heap each time:
+ * glibc may unmap an empty heap and map another arena's at the same address. */
+#define TLS_HEAPS 4
+static ST_TLS uintptr_t tls_heap[TLS_HEAPS], tls_state[TLS_HEAPS];
+static ST_TLS uint32_t tls_arena[TLS_HEAPS];
+
+/* Heaps already found mapped: mincore runs once per heap, not once per lookup. */
+#define KNOWN_HEAPS 4096
+static uintptr_t known_heap[KNOWN_HEAPS];
 
 static void arena_logic_off(const char *why)
 {
@@ -105,23 +113,70 @@ static uint32_t register_state(uintptr_t state, uint32_t kind)
     return id;
 }
 
+static inline uint32_t known_slot(uintptr_t heap)
+{
+    return (uint32_t)(((uint64_t)heap * 0x9E3779B97F4A7C15ull) >> 52) & (KNOWN_HEAPS - 1);
+}
+
+/* A heap base is safe to read once found mapped: a live chunk keeps its heap mapped. */
+static bool heap_known_mapped(uintptr_t heap)
+{
+    uint32_t slot = known_slot(heap);
+    for (uint32_t n = 0; n < KNOWN_HEAPS; n++, slot = (slot + 1) & (KNOWN_HEAPS - 1)) {
+        uintptr_t h = __atomic_load_n(&known_heap[slot], __ATOMIC_ACQUIRE);
+        if (h == heap) return true;
+        if (!h) break;
+    }
+    if (!page_mapped(heap)) return false;
+    st_lock(&registry_lock);
+    slot = known_slot(heap);
+    for (uint32_t n = 0; n < KNOWN_HEAPS; n++, slot = (slot + 1) & (KNOWN_HEAPS - 1)) {
+        if (!known_heap[slot] || known_heap[slot] == heap) {
+            __atomic_store_n(&known_heap[slot], heap, __ATOMIC_RELEASE);
+            break;                        /* a full table only means more mincore calls */
+        }
+    }
+    st_unlock(&registry_lock);
+    return true;
+}
+
+static uint32_t state_to_id(uintptr_t state)
+{
+    uint32_t n = arena_count();
+    for (uint32_t i = 1; i < n; i++)
+        if (arenas[i].state == state) return i;
+    st_lock(&registry_lock);
+    uint32_t id = register_state(state, ST_ARENA_THREAD);
+    st_unlock(&registry_lock);
+    return id;
+}
+
 static uint32_t thread_arena_slow(uintptr_t heap)
 {
     /* A wrong heap size would make us read outside the heap: check before trusting. */
-    if (!page_mapped(heap)) {
+    if (!heap_known_mapped(heap)) {
         arena_logic_off("chunk flagged non-main but its heap_info is not mapped (unexpected heap size)");
         return ST_ARENA_UNKNOWN;
     }
     uintptr_t state = __atomic_load_n((uintptr_t *)(heap + HEAPINFO_AR_PTR), __ATOMIC_RELAXED);
-    if (!is_thread_arena_state(state) || !page_mapped(state)) {
-        arena_logic_off("heap_info does not point at a thread arena (unexpected glibc layout)");
-        return ST_ARENA_UNKNOWN;
+    uint32_t id = ST_ARENA_UNKNOWN;
+    for (int i = 0; i < TLS_HEAPS; i++)
+        if (tls_state[i] == state) { id = tls_arena[i]; break; }
+    if (id == ST_ARENA_UNKNOWN) {
+        if (!is_thread_arena_state(state) || !page_mapped(state)) {
+            arena_logic_off("heap_info does not point at a thread arena (unexpected glibc layout)");
+            return ST_ARENA_UNKNOWN;
+        }
+        id = state_to_id(state);
     }
-    st_lock(&registry_lock);
-    uint32_t id = register_state(state, ST_ARENA_THREAD);
-    st_unlock(&registry_lock);
-    tls_heap = heap;
-    tls_heap_arena = id;
+    for (int i = TLS_HEAPS - 1; i > 0; i--) {
+        tls_heap[i] = tls_heap[i - 1];
+        tls_state[i] = tls_state[i - 1];
+        tls_arena[i] = tls_arena[i - 1];
+    }
+    tls_heap[0] = heap;
+    tls_state[0] = state;
+    tls_arena[0] = id;
     return id;
 }
 
@@ -136,7 +191,9 @@ uint32_t arena_of(const void *ptr, size_t *chunk_size)
     if (hdr & CHUNK_IS_MMAPPED) return ST_ARENA_MMAPPED;
     if (!(hdr & CHUNK_NON_MAIN)) return 0;
     uintptr_t heap = (uintptr_t)ptr & ~(uintptr_t)(st_heap_max_size - 1);
-    if (ST_LIKELY(heap == tls_heap)) return tls_heap_arena;
+    if (ST_LIKELY(heap == tls_heap[0]) &&
+        ST_LIKELY(__atomic_load_n((uintptr_t *)(heap + HEAPINFO_AR_PTR), __ATOMIC_RELAXED) == tls_state[0]))
+        return tls_arena[0];
     return thread_arena_slow(heap);
 }
 
@@ -213,7 +270,7 @@ void arena_unlock(uintptr_t state)
 void arena_registry_after_fork_child(void)
 {
     st_lock_reset(&registry_lock);
-    tls_heap = 0;
+    for (int i = 0; i < TLS_HEAPS; i++) tls_heap[i] = tls_state[i] = 0;
 }
 
 uint64_t st_heapinfo_size(void) { return heapinfo_size; }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include "shim.h"
+#include "livetable.h"
 
 ST_TLS int st_in_shim;
 ST_TLS uint32_t st_cur_session;
@@ -80,10 +81,16 @@ void hooks_malloc_resolve(void)
     __atomic_store_n(&resolve_state, 2, __ATOMIC_RELEASE);
 }
 
+/* True once the next allocator is resolved and the constructor has run: one flag, so the
+ * hot path tests one global and one TLS word. */
+static bool hooks_live;
+void hooks_malloc_start(void) { __atomic_store_n(&hooks_live, resolve_state == 2, __ATOMIC_RELEASE); }
+
 /* Returns true when the caller must bypass tracking. Resolves on first use. */
 static inline bool must_bypass(void)
 {
-    if (ST_UNLIKELY(__atomic_load_n(&resolve_state, __ATOMIC_ACQUIRE) != 2)) {
+    if (ST_LIKELY(__atomic_load_n(&hooks_live, __ATOMIC_RELAXED) && !st_in_shim)) return false;
+    if (__atomic_load_n(&resolve_state, __ATOMIC_ACQUIRE) != 2) {
         if (st_in_shim) return true;
         hooks_malloc_resolve();
     }
@@ -108,15 +115,17 @@ static void note_arena_slow(struct st_thread *t, uint32_t arena)
 
 #define BUMP(field, v) __atomic_store_n(&(field), (field) + (v), __ATOMIC_RELAXED)
 
-static inline void track(void *p, size_t size, uint16_t kind, uint32_t session)
+/* The guard st_in_shim is raised only around what may allocate (stack capture, sessions,
+ * a thread's first record): the table and the counters never do. */
+static inline void track(void *p, size_t size, uint32_t session)
 {
-    st_in_shim++;
     struct st_thread *t = thread_self();
     size_t chunk;
     uint32_t arena = arena_of(p, &chunk);
     struct st_entry e = {.ptr = (uintptr_t)p, .size = size, .thread_idx = t->idx,
                          .session = session, .site = stacks_site_for(size),
-                         .arena = entry_arena_code(arena), .kind = kind};
+                         .arena = entry_arena_code(arena),
+                         .overhead = (uint16_t)(chunk - size > 65535 ? 65535 : chunk - size)};
     livetable_insert(&e);
     BUMP(t->allocs, 1);
     BUMP(t->alloc_bytes, size);
@@ -124,8 +133,11 @@ static inline void track(void *p, size_t size, uint16_t kind, uint32_t session)
         if (ST_UNLIKELY(arena != t->home_arena)) note_arena_slow(t, arena);
         BUMP(t->arena_allocs[t->home_slot], 1);
     }
-    if (session) sessions_on_alloc(session, size, t);
-    st_in_shim--;
+    if (session) {
+        st_in_shim++;
+        sessions_on_alloc(session, size, t);
+        st_in_shim--;
+    }
 }
 
 static void note_cross_free(struct st_thread *t, const struct st_entry *e)
@@ -160,16 +172,18 @@ static inline void account_free(const struct st_entry *e)
     BUMP(t->frees, 1);
     BUMP(t->freed_bytes, e->size);
     if (ST_UNLIKELY(e->thread_idx != t->idx)) note_cross_free(t, e);
-    if (e->session) sessions_on_free(e->session, e->size);
+    if (e->session) {
+        st_in_shim++;
+        sessions_on_free(e->session, e->size);
+        st_in_shim--;
+    }
 }
 
 static inline bool untrack(void *p, struct st_entry *e)
 {
-    st_in_shim++;
     bool found = livetable_remove((uintptr_t)p, e);
-    if (found) account_free(e);
+    if (ST_LIKELY(found)) account_free(e);
     else __atomic_add_fetch(&st_untracked_frees, 1, __ATOMIC_RELAXED);
-    st_in_shim--;
     return found;
 }
 
@@ -181,7 +195,7 @@ ST_EXPORT void *malloc(size_t size)
         return st_real.malloc(size);
     }
     void *p = st_real.malloc(size);
-    if (ST_LIKELY(p != NULL)) track(p, size, ST_KIND_MALLOC, st_cur_session);
+    if (ST_LIKELY(p != NULL)) track(p, size, st_cur_session);
     return p;
 }
 
@@ -205,7 +219,7 @@ ST_EXPORT void *calloc(size_t n, size_t size)
         return st_real.calloc(n, size);
     }
     void *p = st_real.calloc(n, size);
-    if (ST_LIKELY(p != NULL)) track(p, n * size, ST_KIND_CALLOC, st_cur_session);
+    if (ST_LIKELY(p != NULL)) track(p, n * size, st_cur_session);
     return p;
 }
 
@@ -222,28 +236,23 @@ ST_EXPORT void *realloc(void *p, size_t size)
     }
     if (!p) {
         void *np = st_real.realloc(NULL, size);
-        if (np) track(np, size, ST_KIND_REALLOC, st_cur_session);
+        if (np) track(np, size, st_cur_session);
         return np;
     }
     /* Remove the old entry BEFORE the real realloc: once glibc frees the old block another
      * thread may get the same address and insert its own entry. */
-    st_in_shim++;
     struct st_entry old;
     bool had = livetable_remove((uintptr_t)p, &old);
-    st_in_shim--;
     void *np = st_real.realloc(p, size);
-    st_in_shim++;
     if (!np && size != 0) {
         if (had) livetable_insert(&old);  /* failed: p is still live and unchanged */
-        st_in_shim--;
         return NULL;
     }
     if (had) account_free(&old);
     else __atomic_add_fetch(&st_untracked_frees, 1, __ATOMIC_RELAXED);
-    st_in_shim--;
     /* The block keeps its owning session: a worker growing a client's buffer outside the
      * client's session must not orphan it. */
-    if (np) track(np, size, ST_KIND_REALLOC, had ? old.session : st_cur_session);
+    if (np) track(np, size, had ? old.session : st_cur_session);
     return np;
 }
 
@@ -256,7 +265,7 @@ ST_EXPORT void *reallocarray(void *p, size_t n, size_t size)
 
 static inline void *aligned_common(void *p, size_t size)
 {
-    if (ST_LIKELY(p != NULL)) track(p, size, ST_KIND_MEMALIGN, st_cur_session);
+    if (ST_LIKELY(p != NULL)) track(p, size, st_cur_session);
     return p;
 }
 

@@ -129,6 +129,7 @@ __attribute__((constructor)) static void shim_start(void)
     trim_init();
     atexit(at_exit_dump);
     st_started = true;
+    hooks_malloc_start();
     service_start();
     st_in_shim--;
 }

@@ -173,8 +173,9 @@ struct open_copy { struct st_rec_session *recs; size_t n, cap; };
 static void copy_open(const struct st_session *s, void *arg)
 {
     struct open_copy *c = arg;
-    uint32_t st = __atomic_load_n(&s->state, __ATOMIC_RELAXED);
-    if (st != SESS_OPEN && st != SESS_ENDING) return;
+    /* A session being ended right now goes to the history instead: listing it here too
+     * would count it twice. */
+    if (__atomic_load_n(&s->state, __ATOMIC_RELAXED) != SESS_OPEN) return;
     if (c->recs && c->n < c->cap) sess_fill_record(s, &c->recs[c->n]);
     c->n++;
 }
@@ -185,9 +186,10 @@ static void refresh_ended(struct st_rec_session *r)
 {
     struct st_session *s = sess_slot_of_ref((uint32_t)r->id);
     if (s && __atomic_load_n(&s->id, __ATOMIC_RELAXED) == r->id) {
-        r->live_bytes = __atomic_load_n(&s->live_bytes, __ATOMIC_RELAXED);
-        r->live_count = __atomic_load_n(&s->live_count, __ATOMIC_RELAXED);
-        r->frees = sess_frees(s);
+        struct sess_live live = sess_live_of(s);
+        r->live_bytes = live.bytes;
+        r->live_count = live.count;
+        r->frees = __atomic_load_n(&s->frees, __ATOMIC_RELAXED);
         r->total_alloc_bytes = __atomic_load_n(&s->total_alloc_bytes, __ATOMIC_RELAXED);
         r->total_allocs = __atomic_load_n(&s->total_allocs, __ATOMIC_RELAXED);
         r->kept_in_bytes = __atomic_load_n(&s->kept_in_bytes, __ATOMIC_RELAXED);

@@ -4,8 +4,6 @@
 #include <string.h>
 #include "sessions.h"
 
-/* The core's timeline (preload/timeline.c); weak so this file links before it exists. */
-void timeline_event(uint32_t event, uint64_t arg) __attribute__((weak));
 
 /* ---------------------------------------------------------------- registry */
 /* Slots live in chunks mapped on demand; chunk pointers are published once and never
@@ -91,8 +89,8 @@ static void slot_release(struct st_session *s)
     uint32_t idx = s->ref & SESS_IDX_MASK;
     __atomic_store_n(&s->ref, 0, __ATOMIC_RELEASE);
     uint32_t generation = s->generation;
-    memset((char *)s + offsetof(struct st_session, live_bytes), 0,
-           sizeof *s - offsetof(struct st_session, live_bytes));
+    memset((char *)s + offsetof(struct st_session, total_alloc_bytes), 0,
+           sizeof *s - offsetof(struct st_session, total_alloc_bytes));
     s->generation = generation;
     st_lock(&registry_lock);
     s->next_free = free_head;
@@ -136,12 +134,13 @@ void sess_fill_record(const struct st_session *s, struct st_rec_session *out)
     out->parent_id = s->parent_id;
     out->begin_ns = s->begin_ns;
     out->end_ns = s->end_ns;
-    out->live_bytes = __atomic_load_n(&s->live_bytes, __ATOMIC_RELAXED);
-    out->live_count = __atomic_load_n(&s->live_count, __ATOMIC_RELAXED);
+    struct sess_live live = sess_live_of(s);
+    out->live_bytes = live.bytes;
+    out->live_count = live.count;
     out->peak_bytes = __atomic_load_n(&s->peak_bytes, __ATOMIC_RELAXED);
     out->total_alloc_bytes = __atomic_load_n(&s->total_alloc_bytes, __ATOMIC_RELAXED);
     out->total_allocs = __atomic_load_n(&s->total_allocs, __ATOMIC_RELAXED);
-    out->frees = sess_frees(s);
+    out->frees = __atomic_load_n(&s->frees, __ATOMIC_RELAXED);
     out->kept_in_bytes = __atomic_load_n(&s->kept_in_bytes, __ATOMIC_RELAXED);
     out->kept_in_count = __atomic_load_n(&s->kept_in_count, __ATOMIC_RELAXED);
     out->threads_seen = threads_seen(s);
@@ -159,21 +158,13 @@ static inline void raise_peak(struct st_session *s, uint64_t live)
                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {}
 }
 
-static inline void credit_alloc(struct st_session *s, uint64_t bytes)
+/* An ended session's slot is recycled once it owns nothing. Called after a seq-cst add
+ * to frees or kept_out_count: end() stores ENDED and then reads those counters, we add
+ * and then read the state, so one of the two always sees the other. */
+static inline void recycle_if_empty(struct st_session *s)
 {
-    uint64_t live = __atomic_add_fetch(&s->live_bytes, bytes, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&s->live_count, 1, __ATOMIC_SEQ_CST);
-    raise_peak(s, live);
-}
-
-/* Returns with the slot possibly recycled: the caller must not touch s afterwards. */
-static inline void debit_live(struct st_session *s, uint64_t bytes)
-{
-    __atomic_sub_fetch(&s->live_bytes, bytes, __ATOMIC_RELAXED);
-    /* Seq-cst pairs with end(): it stores ENDED then reads live_count; we decrement then
-     * read state. One of the two always sees the other, so an empty ended slot is freed. */
-    if (__atomic_sub_fetch(&s->live_count, 1, __ATOMIC_SEQ_CST) == 0 &&
-        ST_UNLIKELY(__atomic_load_n(&s->state, __ATOMIC_SEQ_CST) == SESS_ENDED))
+    if (ST_UNLIKELY(__atomic_load_n(&s->state, __ATOMIC_SEQ_CST) == SESS_ENDED) &&
+        sess_live_of(s).count == 0)
         try_recycle(s);
 }
 
@@ -182,16 +173,20 @@ void sessions_on_alloc(uint32_t ref, uint64_t bytes, struct st_thread *t)
     (void)t;
     struct st_session *s = sess_slot_of_ref(ref);
     if (ST_UNLIKELY(!s)) return;
-    __atomic_add_fetch(&s->total_alloc_bytes, bytes, __ATOMIC_RELAXED);
+    uint64_t total = __atomic_add_fetch(&s->total_alloc_bytes, bytes, __ATOMIC_RELAXED);
     __atomic_add_fetch(&s->total_allocs, 1, __ATOMIC_RELAXED);
-    credit_alloc(s, bytes);
+    raise_peak(s, total + __atomic_load_n(&s->kept_in_bytes, __ATOMIC_RELAXED)
+                  - __atomic_load_n(&s->kept_out_bytes, __ATOMIC_RELAXED)
+                  - __atomic_load_n(&s->freed_bytes, __ATOMIC_RELAXED));
 }
 
 void sessions_on_free(uint32_t ref, uint64_t bytes)
 {
     struct st_session *s = sess_slot_of_ref(ref);
     if (ST_UNLIKELY(!s)) return;
-    debit_live(s, bytes);
+    __atomic_add_fetch(&s->freed_bytes, bytes, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->frees, 1, __ATOMIC_SEQ_CST);
+    recycle_if_empty(s); /* s may be recycled from here on */
 }
 
 /* ---------------------------------------------------------------- per-thread stacks */
@@ -327,13 +322,14 @@ ST_EXPORT int sesstrim_impl_session_end(uint64_t id)
     sess_history_add(&rec, sites, nsites);
 
     __atomic_store_n(&s->state, SESS_ENDED, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&s->live_count, __ATOMIC_SEQ_CST) == 0) try_recycle(s);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* the ENDED store before reading counters */
+    if (sess_live_of(s).count == 0) try_recycle(s);
     s = NULL; /* may be recycled from here on */
 
     if (rec.leftover_bytes > st_opt.session_leftover_log)
         st_log("session %" PRIu64 " \"%s\" ended leaving %" PRIu64 " bytes in %" PRIu64
                " allocations", id, rec.name, rec.leftover_bytes, rec.leftover_count);
-    if (timeline_event) timeline_event(ST_EV_SESSION_END, id);
+    timeline_event(ST_EV_SESSION_END, id);
     trim_on_session_end();
     if (st_opt.dump_on_session_end) dump_write(NULL, ST_DUMP_SESSION_END);
     return 0;
@@ -381,11 +377,11 @@ static void keep_entry(struct st_entry *e, void *arg)
     e->session = (uint32_t)to_id;
     __atomic_add_fetch(&to->kept_in_bytes, e->size, __ATOMIC_RELAXED);
     __atomic_add_fetch(&to->kept_in_count, 1, __ATOMIC_RELAXED);
-    credit_alloc(to, e->size);
+    raise_peak(to, sess_live_of(to).bytes);
     if (from) {
         __atomic_add_fetch(&from->kept_out_bytes, e->size, __ATOMIC_RELAXED);
-        __atomic_add_fetch(&from->kept_out_count, 1, __ATOMIC_RELAXED);
-        debit_live(from, e->size);
+        __atomic_add_fetch(&from->kept_out_count, 1, __ATOMIC_SEQ_CST);
+        recycle_if_empty(from);
     }
 }
 

@@ -32,11 +32,13 @@ enum sess_state {
 };
 
 struct st_session {
-    /* Touched by every tagged malloc/free: kept together on the first cache lines. */
+    /* Touched by every tagged malloc/free: kept together on the first cache lines. Only
+     * monotonic totals are stored (one atomic add each); live = in - out, computed. */
     uint32_t ref;              /* atomic: the ref of the session in this slot, 0 if free */
     uint32_t state;            /* atomic: enum sess_state */
-    uint64_t live_bytes, live_count, peak_bytes;   /* atomics */
     uint64_t total_alloc_bytes, total_allocs;      /* atomics */
+    uint64_t freed_bytes, frees;                   /* atomics */
+    uint64_t peak_bytes;                           /* atomic */
     uint64_t kept_in_bytes, kept_in_count;         /* atomics: received by keep() */
     uint64_t kept_out_bytes, kept_out_count;       /* atomics: handed away by keep() */
     /* Written at begin/end only. */
@@ -49,13 +51,21 @@ struct st_session {
     char name[ST_SESSION_NAME_MAX];
 } __attribute__((aligned(64)));
 
-/* Frees of this session's allocations, derived so the free path has one atomic less. */
-static inline uint64_t sess_frees(const struct st_session *s)
+/* Live bytes and count from the totals. Frees are read first: a free is counted only after
+ * its allocation was, so a concurrent snapshot can be stale but never below zero. */
+struct sess_live { uint64_t bytes, count; };
+static inline struct sess_live sess_live_of(const struct st_session *s)
 {
-    return __atomic_load_n(&s->total_allocs, __ATOMIC_RELAXED)
-         + __atomic_load_n(&s->kept_in_count, __ATOMIC_RELAXED)
-         - __atomic_load_n(&s->kept_out_count, __ATOMIC_RELAXED)
-         - __atomic_load_n(&s->live_count, __ATOMIC_RELAXED);
+    uint64_t fb = __atomic_load_n(&s->freed_bytes, __ATOMIC_ACQUIRE);
+    uint64_t fc = __atomic_load_n(&s->frees, __ATOMIC_ACQUIRE);
+    uint64_t ob = __atomic_load_n(&s->kept_out_bytes, __ATOMIC_ACQUIRE);
+    uint64_t oc = __atomic_load_n(&s->kept_out_count, __ATOMIC_ACQUIRE);
+    uint64_t ab = __atomic_load_n(&s->total_alloc_bytes, __ATOMIC_ACQUIRE);
+    uint64_t ac = __atomic_load_n(&s->total_allocs, __ATOMIC_ACQUIRE);
+    uint64_t ib = __atomic_load_n(&s->kept_in_bytes, __ATOMIC_ACQUIRE);
+    uint64_t ic = __atomic_load_n(&s->kept_in_count, __ATOMIC_ACQUIRE);
+    int64_t bytes = (int64_t)(ab + ib - ob - fb), count = (int64_t)(ac + ic - oc - fc);
+    return (struct sess_live){ bytes > 0 ? (uint64_t)bytes : 0, count > 0 ? (uint64_t)count : 0 };
 }
 
 /* The slot holding ref's session, or NULL if that session's slot was recycled. */

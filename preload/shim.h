@@ -193,27 +193,24 @@ uint64_t st_heapinfo_size(void);  /* sizeof(heap_info) for this glibc: 48, or 32
 /* ---------------------------------------------------------------- livetable.c */
 /* Every live allocation: pointer -> entry, in tables the shim maps itself. Sharded by the
  * 64 MiB heap a pointer lives in, so threads on their own arenas rarely share a lock. */
-#define ST_KIND_MALLOC 0
-#define ST_KIND_CALLOC 1
-#define ST_KIND_REALLOC 2
-#define ST_KIND_MEMALIGN 3
-
 struct st_entry {
-    uintptr_t ptr;                /* 0: empty slot; 1: tombstone */
+    uintptr_t ptr;                /* live pointer; in the table 0 = empty, low bit = freed */
     uint64_t size;                /* requested bytes */
     uint32_t thread_idx;
     uint32_t session;             /* session ref (sessions.c), 0 none */
     uint32_t site;                /* allocation site id (stacks), 0 none */
     uint16_t arena;               /* arena id; 0xFFFF mmapped chunk, 0xFFFE unknown */
-    uint16_t kind;
+    uint16_t overhead;            /* chunk bytes - requested bytes, saturated at 65535 */
 };
+/* Chunk bytes (glibc's size incl. header) without touching the block: readers of the table
+ * never dereference user pointers, so even a stale entry cannot fault. */
+static inline uint64_t entry_chunk_bytes(const struct st_entry *e) { return e->size + e->overhead; }
 #define ST_ENTRY_ARENA_MMAPPED 0xFFFFu
 #define ST_ENTRY_ARENA_UNKNOWN 0xFFFEu
 
 void livetable_init(void);
-bool livetable_insert(const struct st_entry *e);   /* false: out of metadata memory */
-/* Remove ptr; copies the entry out. false if the shim never saw ptr. */
-bool livetable_remove(uintptr_t ptr, struct st_entry *out);
+/* livetable_insert(e) (false: out of metadata memory) and livetable_remove(ptr, out) (copies
+ * the entry out; false if the shim never saw ptr) are inline in livetable.h. */
 /* Apply fn to the live entry of ptr under its shard lock. false if not found. */
 bool livetable_update(uintptr_t ptr, void (*fn)(struct st_entry *, void *), void *ctx);
 /* Visit every live entry, one shard locked at a time. Pointers seen are still live. */
@@ -248,6 +245,7 @@ extern ST_TLS int st_in_shim;     /* recursion guard: >0 while inside the shim *
 extern ST_TLS uint32_t st_cur_session; /* the innermost session ref on this thread */
 extern bool st_started;           /* constructor finished */
 void hooks_malloc_resolve(void);
+void hooks_malloc_start(void);    /* end of the constructor: tracking begins */
 extern bool st_foreign_malloc;    /* the next malloc is not glibc's (jemalloc, tcmalloc...) */
 /* Process-wide totals (relaxed atomics, read at dump). */
 extern uint64_t st_untracked_frees;
@@ -259,6 +257,10 @@ void mmaps_lock_all(void);
 void mmaps_unlock_all(void);
 
 /* ---------------------------------------------------------------- process.c */
+/* timeline.c: record an event (ST_EV_TRIM with the trim seq, ST_EV_SESSION_END with the
+ * session id) on the dump's timeline; a no-op unless SESSTRIM_TIMELINE_INTERVAL is set. */
+void timeline_event(uint32_t event, uint64_t arg);
+
 /* Current RSS from /proc/self/statm (bytes); 0 if unreadable. Allocation-free. */
 uint64_t proc_rss_bytes(void);
 extern pid_t st_pid;
@@ -286,7 +288,10 @@ static inline uint32_t stacks_site_for(size_t size)
     if (st_opt.stacks_mode == ST_STACKS_OFF) return 0;
     st_sample_countdown -= (int64_t)size;
     if (ST_LIKELY(st_sample_countdown > 0)) return 0;
-    return stacks_capture(size);
+    st_in_shim++;                 /* the unwinder may allocate on first use */
+    uint32_t site = stacks_capture(size);
+    st_in_shim--;
+    return site;
 }
 
 /* ---------------------------------------------------------------- sessions.c (issue 3) */

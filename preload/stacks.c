@@ -1,11 +1,403 @@
-/* stacks.c: allocation sites (issue 5). Placeholder until sampled libunwind stacks land:
- * no site is recorded, so entries carry site 0 and the dump has no SITE records. */
+/* stacks.c: allocation sites: sampled (or every) allocation stacks unwound with libunwind,
+ * deduplicated into dense site ids, and the module map the analyzer symbolises them with. */
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+#include <elf.h>
+#include <link.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 #include "shim.h"
 #include "dump_parts.h"
 
-ST_TLS int64_t st_sample_countdown = INT64_MAX;  /* placeholder: never samples */
-uint32_t stacks_capture(size_t size) { (void)size; st_sample_countdown = INT64_MAX; return 0; }
-void stacks_init(void) {}
-uint32_t stacks_count(void) { return 0; }
-void dump_site_records(struct st_dump_writer *w, const struct dump_walk *walk) { (void)w; (void)walk; }
-void dump_module_records(struct st_dump_writer *w) { (void)w; }
+#define SITE_MAX_FRAMES 32
+#define UNWIND_DEPTH (SITE_MAX_FRAMES + 16)   /* room for libunwind's and the shim's frames */
+#define SITES_PER_CHUNK 2048u
+#define SITE_CHUNKS 128u
+#define MAX_SITES (SITES_PER_CHUNK * SITE_CHUNKS - 1)
+#define INDEX_MIN_CAP 4096u
+
+struct site {
+    uint64_t hash;
+    uint32_t nframes, reserved;
+    double est_bytes, est_allocs;      /* what the samples stand for (exact in `all` mode) */
+    uint64_t frames[SITE_MAX_FRAMES];  /* innermost first: the caller of malloc */
+};
+
+/* Sites live in chunks that never move, so a site's address is stable once made; the
+ * index (open addressing over site ids, keyed by frame hash) is rebuilt when it grows. */
+static st_lock_t sites_lock;
+static struct site *site_chunks[SITE_CHUNKS];
+static uint32_t nsites;               /* ids 1..nsites are in use; read with acquire */
+static uint32_t *index_slots;
+static uint32_t index_cap;
+static bool full_logged;
+
+ST_TLS int64_t st_sample_countdown;   /* 0: the first allocation of a thread seeds it */
+static ST_TLS uint64_t prng_state;     /* 0: not seeded yet */
+
+/* The shim's own code: its frames (malloc wrapper, track, here) are cut off each stack. */
+static uintptr_t shim_text_start, shim_text_end;
+
+/* A thread forking while another is inside libunwind could hand the child a held libunwind
+ * lock: fork waits for unwinders to drain, and new unwinds skip meanwhile. */
+static uint32_t unwinders;
+static uint32_t fork_pending;
+
+static inline struct site *site_at(uint32_t id)
+{
+    return &site_chunks[id / SITES_PER_CHUNK][id % SITES_PER_CHUNK];
+}
+
+/* ---------------------------------------------------------------- sampling arithmetic */
+/* No libm in the preload: small series good to ~1e-7, plenty for sampling weights. */
+static double ln_approx(double x)   /* x > 0, normal */
+{
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int exponent = (int)((bits >> 52) & 0x7ff) - 1023;
+    bits = (bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull;
+    double m;
+    memcpy(&m, &bits, sizeof m);       /* [1, 2) */
+    if (m > 1.4142135623730951) { m *= 0.5; exponent++; }
+    double z = (m - 1) / (m + 1), z2 = z * z;   /* |z| < 0.172 */
+    double ln_m = 2 * z * (1 + z2 * (1.0 / 3 + z2 * (1.0 / 5 + z2 * (1.0 / 7 + z2 * (1.0 / 9)))));
+    return exponent * 0.6931471805599453 + ln_m;
+}
+
+static double exp_neg(double x)     /* e^-x for x >= 0 */
+{
+    if (x > 700) return 0;
+    double y = x * 1.4426950408889634;  /* in powers of two: 2^-k * 2^-f */
+    int64_t k = (int64_t)y;
+    double t = -(y - (double)k) * 0.6931471805599453;   /* (-ln 2, 0] */
+    double p = 1 + t * (1 + t * (1.0 / 2 + t * (1.0 / 6 + t * (1.0 / 24 + t * (1.0 / 120 +
+               t * (1.0 / 720 + t * (1.0 / 5040 + t * (1.0 / 40320))))))));
+    uint64_t scale_bits = (uint64_t)(1023 - k) << 52;
+    double scale;
+    memcpy(&scale, &scale_bits, sizeof scale);
+    return p * scale;
+}
+
+/* Sample points fall on the byte stream as a Poisson process of rate 1/mean, so an
+ * allocation of `size` bytes is sampled with probability 1 - e^(-size/mean). */
+static double sample_probability(double size, double mean)
+{
+    if (size < 1) size = 1;
+    double x = size / mean;
+    if (x < 0.01) return x * (1 - x / 2 * (1 - x / 3 * (1 - x / 4)));
+    return 1 - exp_neg(x);
+}
+
+static uint64_t prng_next(void)
+{
+    uint64_t x = prng_state;           /* xorshift64* */
+    x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
+    prng_state = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+static void prng_seed(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t s = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
+                 ((uint64_t)syscall(SYS_gettid) * 0x9E3779B97F4A7C15ull) ^ (uint64_t)(uintptr_t)&prng_state;
+    prng_state = s ? s : 0x9E3779B97F4A7C15ull;
+}
+
+/* Bytes to the next sample point: exponential with mean stack_sample_bytes. */
+static int64_t next_interval(void)
+{
+    double u = (double)((prng_next() >> 11) + 1) * 0x1p-53;     /* (0, 1] */
+    double bytes = -ln_approx(u) * (double)st_opt.stack_sample_bytes;
+    if (bytes >= 0x1p62) return (int64_t)1 << 62;
+    return (int64_t)bytes + 1;
+}
+
+/* ---------------------------------------------------------------- the site table */
+static uint64_t frames_hash(const uint64_t *frames, uint32_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    for (uint32_t i = 0; i < n; i++) {
+        h = (h ^ frames[i]) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    return h;
+}
+
+static void index_put(uint32_t *slots, uint32_t cap, uint64_t hash, uint32_t id)
+{
+    uint32_t i = (uint32_t)hash & (cap - 1);
+    while (slots[i]) i = (i + 1) & (cap - 1);
+    slots[i] = id;
+}
+
+/* Keep the index at most half full. Under sites_lock; meta_map takes no lock. */
+static bool index_make_room(void)
+{
+    if (index_cap && (nsites + 1) * 2 <= index_cap) return true;
+    uint32_t cap = index_cap ? index_cap * 2 : INDEX_MIN_CAP;
+    uint32_t *fresh = meta_map((size_t)cap * sizeof *fresh);
+    if (!fresh) return index_cap && nsites + 1 < index_cap - index_cap / 8;  /* still probe-able */
+    for (uint32_t id = 1; id <= nsites; id++) index_put(fresh, cap, site_at(id)->hash, id);
+    meta_unmap(index_slots, (size_t)index_cap * sizeof *index_slots);
+    index_slots = fresh;
+    index_cap = cap;
+    return true;
+}
+
+/* The id of this stack, made on first sight; 0 when the table is full or memory ran out. */
+static uint32_t site_find_or_add(const uint64_t *frames, uint32_t n, double est_bytes, double est_allocs)
+{
+    uint64_t hash = frames_hash(frames, n);
+    st_lock(&sites_lock);
+    uint32_t id = 0;
+    if (index_cap) {
+        for (uint32_t i = (uint32_t)hash & (index_cap - 1); index_slots[i]; i = (i + 1) & (index_cap - 1)) {
+            struct site *s = site_at(index_slots[i]);
+            if (s->hash == hash && s->nframes == n && !memcmp(s->frames, frames, n * sizeof *frames)) {
+                id = index_slots[i];
+                break;
+            }
+        }
+    }
+    if (!id && nsites < MAX_SITES && index_make_room()) {
+        uint32_t fresh = nsites + 1;
+        struct site **chunk = &site_chunks[fresh / SITES_PER_CHUNK];
+        if (!*chunk) *chunk = meta_map(SITES_PER_CHUNK * sizeof(struct site));
+        if (*chunk) {
+            struct site *s = site_at(fresh);
+            s->hash = hash;
+            s->nframes = n;
+            memcpy(s->frames, frames, n * sizeof *frames);
+            index_put(index_slots, index_cap, hash, fresh);
+            __atomic_store_n(&nsites, fresh, __ATOMIC_RELEASE);
+            id = fresh;
+        }
+    }
+    if (id) {
+        site_at(id)->est_bytes += est_bytes;
+        site_at(id)->est_allocs += est_allocs;
+    }
+    bool log_full = !id && !full_logged;
+    if (log_full) full_logged = true;
+    st_unlock(&sites_lock);
+    if (log_full)
+        st_log("stacks: site table full (%u sites) or out of memory; further new stacks count as unknown",
+               nsites);
+    return id;
+}
+
+uint32_t stacks_count(void) { return __atomic_load_n(&nsites, __ATOMIC_ACQUIRE); }
+
+/* ---------------------------------------------------------------- capture */
+static inline bool in_shim_text(uintptr_t ip) { return ip >= shim_text_start && ip < shim_text_end; }
+
+static int unwind(void **raw)
+{
+    __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
+    int n = 0;
+    if (!__atomic_load_n(&fork_pending, __ATOMIC_SEQ_CST)) n = unw_backtrace(raw, UNWIND_DEPTH);
+    __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
+    return n > 0 ? n : 0;
+}
+
+uint32_t stacks_capture(size_t size)
+{
+    double weight = 1;
+    if (st_opt.stacks_mode == ST_STACKS_SAMPLE) {
+        if (ST_UNLIKELY(prng_state == 0)) {
+            /* This thread's first sample point, counted from the start of this allocation. */
+            prng_seed();
+            int64_t first = next_interval();
+            if (first > (int64_t)size) {
+                st_sample_countdown = first - (int64_t)size;
+                return 0;
+            }
+        }
+        st_sample_countdown = next_interval();
+        weight = 1 / sample_probability((double)size, (double)st_opt.stack_sample_bytes);
+    } else if (st_opt.stacks_mode == ST_STACKS_ALL) {
+        st_sample_countdown = 0;
+    } else {
+        st_sample_countdown = INT64_MAX;
+        return 0;
+    }
+    void *raw[UNWIND_DEPTH];
+    int n = unwind(raw);
+    /* libunwind's own frame(s) first, then the shim's, then the program's. */
+    int at = 0;
+    while (at < n && !in_shim_text((uintptr_t)raw[at])) at++;
+    while (at < n && in_shim_text((uintptr_t)raw[at])) at++;
+    if (at >= n) return 0;
+    uint64_t frames[SITE_MAX_FRAMES];
+    uint32_t nframes = 0;
+    for (; at < n && nframes < SITE_MAX_FRAMES; at++) frames[nframes++] = (uint64_t)(uintptr_t)raw[at];
+    return site_find_or_add(frames, nframes, weight * (double)size, weight);
+}
+
+/* ---------------------------------------------------------------- life cycle */
+static int find_shim_text(struct dl_phdr_info *info, size_t len, void *ctx)
+{
+    (void)len;
+    uintptr_t me = (uintptr_t)ctx;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr, end = start + ph->p_memsz;
+        if (me >= start && me < end) {
+            shim_text_start = start;
+            shim_text_end = end;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void fork_prepare(void)
+{
+    __atomic_store_n(&fork_pending, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&unwinders, __ATOMIC_SEQ_CST)) sched_yield();
+    st_lock(&sites_lock);
+}
+
+static void fork_parent(void)
+{
+    st_unlock(&sites_lock);
+    __atomic_store_n(&fork_pending, 0, __ATOMIC_SEQ_CST);
+}
+
+static void fork_child(void)
+{
+    st_lock_reset(&sites_lock);
+    unwinders = 0;
+    __atomic_store_n(&fork_pending, 0, __ATOMIC_SEQ_CST);
+}
+
+void stacks_init(void)
+{
+    if (st_opt.stacks_mode == ST_STACKS_OFF) return;
+    dl_iterate_phdr(find_shim_text, (void *)(uintptr_t)&stacks_capture);
+    if (!shim_text_start) {
+        st_log("stacks: cannot find the shim's own code; SESSTRIM_STACKS=off");
+        st_opt.stacks_mode = ST_STACKS_OFF;
+        return;
+    }
+    if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0) {
+        st_log("stacks: pthread_atfork failed; SESSTRIM_STACKS=off (a fork could inherit a busy unwinder)");
+        st_opt.stacks_mode = ST_STACKS_OFF;
+        return;
+    }
+    /* libunwind allocates and opens its caches on first use: do that here, not in a hook. */
+    void *raw[UNWIND_DEPTH];
+    if (unwind(raw) == 0) {
+        st_log("stacks: libunwind cannot unwind this process; SESSTRIM_STACKS=off");
+        st_opt.stacks_mode = ST_STACKS_OFF;
+    }
+}
+
+/* ---------------------------------------------------------------- dump */
+void dump_site_records(struct st_dump_writer *w, const struct dump_walk *walk)
+{
+    uint32_t n = stacks_count();
+    double mean = st_opt.stacks_mode == ST_STACKS_SAMPLE ? (double)st_opt.stack_sample_bytes : 0;
+    for (uint32_t id = 1; id <= n; id++) {
+        struct site s;
+        st_lock(&sites_lock);
+        s = *site_at(id);
+        st_unlock(&sites_lock);
+        struct st_rec_site r;
+        memset(&r, 0, sizeof r);
+        r.id = id;
+        r.nframes = s.nframes;
+        if (walk->sites && id < walk->nsites) {
+            double bytes = (double)walk->sites[id].live_bytes, count = (double)walk->sites[id].count;
+            /* Sampled: each live sample stands for 1/p allocations of its size; the site's
+             * mean size stands in for each one's (exact when a site allocates one size). */
+            if (mean > 0 && count > 0) {
+                double p = sample_probability(bytes / count, mean);
+                bytes /= p;
+                count /= p;
+            }
+            r.live_bytes = (uint64_t)(bytes + 0.5);
+            r.live_count = (uint64_t)(count + 0.5);
+        }
+        r.total_bytes = (uint64_t)(s.est_bytes + 0.5);
+        r.total_allocs = (uint64_t)(s.est_allocs + 0.5);
+        dump_put(w, ST_REC_SITE, &r, sizeof r, s.frames, s.nframes * (uint32_t)sizeof(uint64_t));
+    }
+}
+
+/* The GNU build id from the object's PT_NOTE segments; 0 if it has none. */
+static uint32_t build_id_of(const struct dl_phdr_info *info, uint8_t *out, uint32_t max)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE) continue;
+        uintptr_t align = ph->p_align == 8 ? 8 : 4;
+        const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr);
+        const unsigned char *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+            const unsigned char *name = p + sizeof *nh;
+            const unsigned char *desc = name + ((nh->n_namesz + align - 1) & ~(align - 1));
+            const unsigned char *next = desc + ((nh->n_descsz + align - 1) & ~(align - 1));
+            if (desc + nh->n_descsz > end || next <= p) break;
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4)) {
+                uint32_t len = nh->n_descsz < max ? nh->n_descsz : max;
+                memcpy(out, desc, len);
+                return len;
+            }
+            p = next;
+        }
+    }
+    return 0;
+}
+
+struct module_ctx { struct st_dump_writer *w; bool main_done; };
+
+static int module_record(struct dl_phdr_info *info, size_t len, void *arg)
+{
+    (void)len;
+    struct module_ctx *ctx = arg;
+    uintptr_t lowest = UINTPTR_MAX, exec_end = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD) continue;
+        uintptr_t start = (ph->p_vaddr & ~(uintptr_t)4095);
+        if (start < lowest) lowest = start;
+        if ((ph->p_flags & PF_X) && ph->p_vaddr + ph->p_memsz > exec_end) exec_end = ph->p_vaddr + ph->p_memsz;
+    }
+    if (!exec_end) return 0;           /* nothing a frame could point into */
+    struct st_rec_module m;
+    memset(&m, 0, sizeof m);
+    m.base = info->dlpi_addr + lowest;
+    m.size = exec_end - lowest;
+    m.build_id_len = build_id_of(info, m.build_id, sizeof m.build_id);
+    char path[512];
+    const char *name = info->dlpi_name;
+    if ((!name || !name[0]) && !ctx->main_done) {
+        /* The first object with no name is the main program. */
+        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+        path[n > 0 ? n : 0] = 0;
+        ctx->main_done = true;
+    } else {
+        size_t k = name ? strlen(name) : 0;
+        if (k >= sizeof path) k = sizeof path - 1;
+        if (k) memcpy(path, name, k);
+        path[k] = 0;
+    }
+    dump_put(ctx->w, ST_REC_MODULE, &m, sizeof m, path, (uint32_t)strlen(path));
+    return 0;
+}
+
+void dump_module_records(struct st_dump_writer *w)
+{
+    if (st_opt.stacks_mode == ST_STACKS_OFF && stacks_count() == 0) return;
+    struct module_ctx ctx = {.w = w};
+    dl_iterate_phdr(module_record, &ctx);
+}
