@@ -139,7 +139,9 @@ void dump_arena_records(struct st_dump_writer *w, const struct dump_walk *walk)
     for (uint32_t id = 0; id < n; id++) {
         const struct st_arena *a = arena_get(id);
         if (!a) continue;
-        if (!a->state && walk->arenas && walk->arenas[id].count == 0) continue;
+        /* main_arena is always reported: mallinfo2 describes it even when its address is
+         * unknown and nothing is live there */
+        if (id != 0 && !a->state && walk->arenas && walk->arenas[id].count == 0) continue;
         struct st_rec_arena r;
         memset(&r, 0, sizeof r);
         r.id = id;

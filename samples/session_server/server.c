@@ -286,6 +286,10 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < WORKERS; i++) queue_push(-1);
     for (int i = 0; i < WORKERS; i++) pthread_join(workers[i], NULL);
+    /* Shutting down ends every session still connected, including a client whose hang-up
+     * arrived in the same poll round as the shutdown request. */
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (conns[i].fd >= 0) disconnect(&conns[i]);
     if (dump) printf("dump %s rc=%d\n", dump, sesstrim_dump(dump));
     return 0;
 }

@@ -1,0 +1,167 @@
+// test_stacks.cpp: allocation stacks (issue 5): sites per call path with exact live bytes
+// under SESSTRIM_STACKS=all, the module map with build ids, off, sampling rate, and fork.
+#include "testutil.hpp"
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+#include <gelf.h>
+#include <libelf.h>
+#include <sstream>
+#include <vector>
+
+using namespace st;
+
+static std::string d(const std::string &dir, const std::string &name) { return dir + "/" + name; }
+
+// The GNU build id of an ELF file, read here with libelf (not with the shim's code).
+static std::vector<uint8_t> build_id_of_file(const std::string &path)
+{
+    std::vector<uint8_t> id;
+    elf_version(EV_CURRENT);
+    int fd = open(path.c_str(), O_RDONLY);
+    if (fd < 0) return id;
+    Elf *e = elf_begin(fd, ELF_C_READ, nullptr);
+    for (Elf_Scn *scn = nullptr; e && id.empty() && (scn = elf_nextscn(e, scn));) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE) continue;
+        Elf_Data *data = elf_getdata(scn, nullptr);
+        GElf_Nhdr nh;
+        size_t off = 0, name_off, desc_off;
+        while (data && (off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+            if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+                !memcmp((char *)data->d_buf + name_off, "GNU", 4)) {
+                auto *p = (uint8_t *)data->d_buf + desc_off;
+                id.assign(p, p + nh.n_descsz);
+                break;
+            }
+        }
+    }
+    if (e) elf_end(e);
+    close(fd);
+    return id;
+}
+
+static const st_dump_site *site_with(const Dump &dump, uint64_t count, uint64_t bytes)
+{
+    const st_dump_site *found = nullptr;
+    for (size_t i = 0; i < dump.d.n_sites; i++) {
+        const auto &s = dump.d.sites[i];
+        if (s.s.live_count == count && s.s.live_bytes == bytes) {
+            if (found) return nullptr;  // must be unique
+            found = &s;
+        }
+    }
+    return found;
+}
+
+static std::string real(const std::string &p)
+{
+    char buf[PATH_MAX];
+    return realpath(p.c_str(), buf) ? buf : p;
+}
+
+TEST_CASE("stacks=all: two call paths give two sites with exact live bytes, symbolised by the report")
+{
+    auto dir = tempdir();
+    const long count_a = 1000, size_a = 100, count_b = 300, size_b = 5000;
+    auto r = run({prog("stacks_paths"), d(dir, "s.bin"), std::to_string(count_a), std::to_string(size_a),
+                  std::to_string(count_b), std::to_string(size_b)},
+                 {{"SESSTRIM_STACKS", "all"}});
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    Dump dump(d(dir, "s.bin"));
+    REQUIRE(dump.ok);
+    CHECK((dump.d.process.flags & ST_PROC_STACKS));
+    CHECK(dump.d.process.stack_sample_bytes == 1);
+
+    const st_dump_site *a = site_with(dump, count_a, count_a * size_a);
+    const st_dump_site *b = site_with(dump, count_b, count_b * size_b);
+    REQUIRE(a != nullptr);
+    REQUIRE(b != nullptr);
+    CHECK(a->s.id != b->s.id);
+    CHECK(a->s.total_allocs == (uint64_t)count_a);      // every allocation sampled, none freed
+    CHECK(a->s.total_bytes == (uint64_t)(count_a * size_a));
+    CHECK(b->s.total_bytes == (uint64_t)(count_b * size_b));
+    REQUIRE(a->s.nframes >= 2);
+    REQUIRE(b->s.nframes >= 2);
+    CHECK(a->frames[0] != b->frames[0]);                 // innermost frames: two functions
+    CHECK(a->s.nframes <= 32);
+
+    // The main executable is in the module map with its build id, and covers both frames.
+    const std::string exe = real(prog("stacks_paths"));
+    const st_dump_module *main_mod = nullptr;
+    for (size_t i = 0; i < dump.d.n_modules; i++)
+        if (dump.d.modules[i].path == exe) main_mod = &dump.d.modules[i];
+    REQUIRE(main_mod != nullptr);
+    auto want = build_id_of_file(exe);
+    REQUIRE(!want.empty());
+    REQUIRE(main_mod->m.build_id_len == want.size());
+    CHECK(memcmp(main_mod->m.build_id, want.data(), want.size()) == 0);
+    for (auto *s : {a, b}) {
+        CHECK(s->frames[0] >= main_mod->m.base);
+        CHECK(s->frames[0] - main_mod->m.base < main_mod->m.size);
+    }
+    bool has_libc = false;
+    for (size_t i = 0; i < dump.d.n_modules; i++) has_libc |= contains(dump.d.modules[i].path, "libc.so");
+    CHECK(has_libc);
+
+    // Offline symbolisation names the functions and their source lines.
+    auto text = run({build() + "/sesstrim-report", d(dir, "s.bin")}, {}, false);
+    INFO(text.out);
+    REQUIRE(text.status == 0);
+    CHECK(contains(text.out, "build_path_a (stacks_paths.c:"));
+    CHECK(contains(text.out, "build_path_b (stacks_paths.c:"));
+    CHECK(contains(text.out, "main (stacks_paths.c:"));
+}
+
+TEST_CASE("stacks=off records no sites and no modules")
+{
+    auto dir = tempdir();
+    auto r = run({prog("stacks_paths"), d(dir, "s.bin"), "1000", "100", "300", "5000"}, {{"SESSTRIM_STACKS", "off"}});
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    Dump dump(d(dir, "s.bin"));
+    REQUIRE(dump.ok);
+    CHECK(dump.d.n_sites == 0);
+    CHECK(dump.d.n_modules == 0);
+    CHECK(dump.d.process.stack_sample_bytes == 0);
+    CHECK(dump.d.process.live_count >= 1300);   // tracking itself still runs
+}
+
+TEST_CASE("stacks=sample=1M over 100 MiB takes about 100 samples and estimates the bytes")
+{
+    auto dir = tempdir();
+    const double total = 100.0 * (1 << 20), block = 65536, mean = 1 << 20;
+    auto r = run({prog("stacks_sample"), d(dir, "s.bin"), std::to_string((long)total), std::to_string((long)block)},
+                 {{"SESSTRIM_STACKS", "sample=1M"}});
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    Dump dump(d(dir, "s.bin"));
+    REQUIRE(dump.ok);
+    CHECK(dump.d.process.stack_sample_bytes == (uint64_t)mean);
+    // The churn site is the one that allocated the most; every block was freed again.
+    const st_dump_site *churn = nullptr;
+    for (size_t i = 0; i < dump.d.n_sites; i++)
+        if (!churn || dump.d.sites[i].s.total_bytes > churn->s.total_bytes) churn = &dump.d.sites[i];
+    REQUIRE(churn != nullptr);
+    CHECK(churn->s.live_bytes == 0);
+    // A block is sampled with probability p = 1 - e^(-block/mean); each sample stands for
+    // 1/p blocks, so samples = total_allocs * p. Expected 1600 * 0.0606 = 97, sd ~9.5.
+    const double p = 1 - std::exp(-block / mean);
+    const double samples = (double)churn->s.total_allocs * p;
+    INFO("samples " << samples << " estimated bytes " << churn->s.total_bytes);
+    CHECK(samples >= 50);
+    CHECK(samples <= 200);
+    CHECK((double)churn->s.total_bytes >= 0.5 * total);
+    CHECK((double)churn->s.total_bytes <= 2.0 * total);
+    // One block size: the byte estimate is the count estimate times the block.
+    CHECK(std::fabs((double)churn->s.total_bytes - (double)churn->s.total_allocs * block) <= block);
+}
+
+TEST_CASE("stacks=all with threads unwinding while the main thread forks: every child finishes")
+{
+    auto r = run({prog("stacks_fork"), "100"}, {{"SESSTRIM_STACKS", "all"}});
+    INFO(r.out << r.err);
+    CHECK(r.status == 0);
+    CHECK(contains(r.out, "failed=0"));
+}
