@@ -314,8 +314,10 @@ int st_dump_parse(const void *data_v, size_t len, struct st_dump *out, char *err
         return -1;
     }
     if (len < SESSTRIM_DUMP_MAGIC_LEN || memcmp(data, SESSTRIM_DUMP_MAGIC, SESSTRIM_DUMP_MAGIC_LEN) != 0) {
-        if (len >= 7 && memcmp(data, SESSTRIM_DUMP_MAGIC, 7) == 0)
+        if (len >= SESSTRIM_DUMP_MAGIC_LEN && memcmp(data, SESSTRIM_DUMP_MAGIC, 7) == 0)
             set_err(err, errlen, "sesstrim dump of an unknown family (magic byte 8 is 0x%02x)", data[7]);
+        else if (len < SESSTRIM_DUMP_MAGIC_LEN && memcmp(data, SESSTRIM_DUMP_MAGIC, len) == 0)
+            set_err(err, errlen, "truncated at byte %zu (inside the file header)", len);
         else
             set_err(err, errlen, "not a sesstrim dump (bad magic)");
         return -1;

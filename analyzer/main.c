@@ -126,6 +126,7 @@ int main(int argc, char **argv)
         if (diff) {
             rc = report_diff(stdout, &dumps[0], &dumps[1], json, &opts);
         } else {
+            model_family_order(dumps, nfiles); /* a family: each parent before its children */
             if (html) rc = report_html(html, dumps, nfiles, &opts);
             if (rc == 0 && json) rc = report_json(stdout, dumps, nfiles, &opts);
             else if (rc == 0 && !html) rc = report_text(stdout, dumps, nfiles, &opts);

@@ -1,6 +1,7 @@
 /* model.c: numbers derived from one dump that every output shares: the RSS layers,
  * per-arena free bytes, page occupancy, id lookups and human-readable units. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "report.h"
 
@@ -52,6 +53,54 @@ size_t model_threads_alive(const struct st_dump *d)
     for (size_t i = 0; i < d->n_threads; i++)
         if (!(d->threads[i].flags & ST_THREAD_EXITED)) n++;
     return n;
+}
+
+static bool has_parent_in(const struct st_dump *dumps, size_t n, size_t i)
+{
+    for (size_t j = 0; j < n; j++)
+        if (j != i && dumps[j].process.pid == dumps[i].process.ppid) return true;
+    return false;
+}
+
+/* Depth first from dump i: it, then the dumps whose parent it is. Iterative, so a deep or
+ * adversarial chain of pids cannot blow the stack. */
+static void visit_family(const struct st_dump *dumps, size_t n, size_t root, bool *seen, size_t *order,
+                         size_t *count, size_t *stack)
+{
+    size_t top = 0;
+    stack[top++] = root;
+    seen[root] = true;
+    while (top > 0) {
+        size_t i = stack[--top];
+        order[(*count)++] = i;
+        /* Push children in reverse so they come out in the given order. */
+        for (size_t j = n; j-- > 0;) {
+            if (seen[j] || j == i || dumps[j].process.ppid != dumps[i].process.pid) continue;
+            seen[j] = true;
+            stack[top++] = j;
+        }
+    }
+}
+
+int model_family_order(struct st_dump *dumps, size_t n)
+{
+    if (n < 2) return 0;
+    bool *seen = calloc(n, sizeof *seen);
+    size_t *order = malloc(n * sizeof *order), *stack = malloc(n * sizeof *stack);
+    struct st_dump *copy = malloc(n * sizeof *copy);
+    if (!seen || !order || !stack || !copy) {
+        free(seen); free(order); free(stack); free(copy);
+        return -1;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!seen[i] && !has_parent_in(dumps, n, i)) visit_family(dumps, n, i, seen, order, &count, stack);
+    for (size_t i = 0; i < n; i++) /* cycles (reused pids): keep the given order */
+        if (!seen[i]) visit_family(dumps, n, i, seen, order, &count, stack);
+    memcpy(copy, dumps, n * sizeof *copy);
+    for (size_t i = 0; i < n; i++) dumps[i] = copy[order[i]];
+    free(seen); free(order); free(stack); free(copy);
+    return 0;
 }
 
 void model_occupancy(const struct st_dump *d, uint64_t pages[ST_OCC_BUCKETS], uint64_t *page_size)

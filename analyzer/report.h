@@ -40,6 +40,9 @@ const struct st_dump_site *model_site(const struct st_dump *d, uint32_t id);
 /* Page occupancy over all arenas: resident pages by bucket, and bytes per page. */
 void model_occupancy(const struct st_dump *d, uint64_t pages[ST_OCC_BUCKETS], uint64_t *page_size);
 size_t model_threads_alive(const struct st_dump *d);
+/* Orders a process family in place: each parent before its children, depth first, otherwise
+ * keeping the given order. 0, or -1 when out of memory (order unchanged). */
+int model_family_order(struct st_dump *dumps, size_t n);
 /* Human units: "612.0 MiB", "4.0 KiB", "17 B"; returns buf. */
 const char *fmt_bytes(uint64_t bytes, char *buf, size_t len);
 /* Percent of part in whole, 0 when whole is 0. */

@@ -193,8 +193,44 @@ static void mmaps_obj(struct jw *w, const struct st_dump *d)
     jw_end_array(w);
 }
 
+/* Joins by id without a quadratic scan: sort (key, index) pairs, then find each key's run. */
+struct keyed { uint64_t key; size_t index; };
+
+static int cmp_keyed(const void *x, const void *y)
+{
+    const struct keyed *a = x, *b = y;
+    if (a->key != b->key) return a->key < b->key ? -1 : 1;
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
+static struct keyed *sort_keys(size_t n, uint64_t (*key)(const struct st_dump *, size_t), const struct st_dump *d)
+{
+    struct keyed *k = n ? malloc(n * sizeof *k) : NULL;
+    if (!k) return NULL;
+    for (size_t i = 0; i < n; i++) k[i] = (struct keyed){key(d, i), i};
+    qsort(k, n, sizeof *k, cmp_keyed);
+    return k;
+}
+
+/* First position in k[0..n) with key >= want. */
+static size_t lower_bound(const struct keyed *k, size_t n, uint64_t want)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (k[mid].key < want) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+static uint64_t session_site_key(const struct st_dump *d, size_t i) { return d->session_sites[i].session_id; }
+static uint64_t trim_arena_key(const struct st_dump *d, size_t i) { return d->trim_arenas[i].seq; }
+
 static void sessions_arr(struct jw *w, const struct st_dump *d)
 {
+    struct keyed *by_session = sort_keys(d->n_session_sites, session_site_key, d);
+    size_t n_keyed = by_session ? d->n_session_sites : 0;
     jw_array(w, "sessions");
     for (size_t i = 0; i < d->n_sessions; i++) {
         const struct st_rec_session *s = &d->sessions[i];
@@ -217,9 +253,8 @@ static void sessions_arr(struct jw *w, const struct st_dump *d)
         jw_u64(w, "kept_in_count", s->kept_in_count);
         jw_u64(w, "threads_seen", s->threads_seen);
         jw_array(w, "leftover_sites");
-        for (size_t k = 0; k < d->n_session_sites; k++) {
-            const struct st_rec_session_site *ss = &d->session_sites[k];
-            if (ss->session_id != s->id) continue;
+        for (size_t k = lower_bound(by_session, n_keyed, s->id); k < n_keyed && by_session[k].key == s->id; k++) {
+            const struct st_rec_session_site *ss = &d->session_sites[by_session[k].index];
             jw_object(w, NULL);
             jw_u64(w, "site", ss->site_id);
             jw_u64(w, "bytes", ss->bytes);
@@ -230,6 +265,7 @@ static void sessions_arr(struct jw *w, const struct st_dump *d)
         jw_end_object(w);
     }
     jw_end_array(w);
+    free(by_session);
     if (!d->has_session_summary) {
         jw_null(w, "session_summary");
         return;
@@ -302,6 +338,8 @@ static void sites_arr(struct jw *w, const struct st_dump *d, const struct st_rep
 
 static void trims_arr(struct jw *w, const struct st_dump *d)
 {
+    struct keyed *by_seq = sort_keys(d->n_trim_arenas, trim_arena_key, d);
+    size_t n_keyed = by_seq ? d->n_trim_arenas : 0;
     jw_array(w, "trims");
     for (size_t i = 0; i < d->n_trims; i++) {
         const struct st_rec_trim *t = &d->trims[i];
@@ -316,9 +354,8 @@ static void trims_arr(struct jw *w, const struct st_dump *d)
         jw_u64(w, "arenas_trimmed", t->arenas_trimmed);
         jw_u64(w, "arenas_skipped", t->arenas_skipped);
         jw_array(w, "arenas");
-        for (size_t k = 0; k < d->n_trim_arenas; k++) {
-            const struct st_rec_trim_arena *ta = &d->trim_arenas[k];
-            if (ta->seq != t->seq) continue;
+        for (size_t k = lower_bound(by_seq, n_keyed, t->seq); k < n_keyed && by_seq[k].key == t->seq; k++) {
+            const struct st_rec_trim_arena *ta = &d->trim_arenas[by_seq[k].index];
             jw_object(w, NULL);
             jw_u64(w, "arena", ta->arena_id);
             jw_u64(w, "released_bytes", ta->released_bytes);
@@ -329,6 +366,7 @@ static void trims_arr(struct jw *w, const struct st_dump *d)
         jw_end_object(w);
     }
     jw_end_array(w);
+    free(by_seq);
 }
 
 static void timeline_arr(struct jw *w, const struct st_dump *d)

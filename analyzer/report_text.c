@@ -20,7 +20,9 @@ static void header(FILE *o, const struct st_dump *d)
     fprintf(o, "  dump %s, format v%u, written at %s (%s) after %.1f s\n", d->path[0] ? d->path : "-", d->version,
             reason_name(p->reason), when, ran);
     if (p->cmdline[0]) fprintf(o, "  command: %s\n", p->cmdline);
-    if (p->glibc_version[0]) fprintf(o, "  glibc %s\n", p->glibc_version);
+    if (p->glibc_version[0])
+        fprintf(o, "  glibc %s%s\n", p->glibc_version,
+                p->flags & ST_PROC_ARENA_LOGIC ? ", arena logic on: arenas read from glibc's own structures" : "");
     if (p->flags & ST_PROC_FOREIGN_MALLOC) fprintf(o, "  arena logic off: malloc is not glibc's\n");
     else if (p->flags & ST_PROC_UNVERIFIED_GLIBC)
         fprintf(o, "  arena logic off: glibc %s is outside the verified range, accounting only\n",
@@ -62,7 +64,7 @@ static void summary(FILE *o, const struct st_dump *d)
     snprintf(note, sizeof note, "%llu chunks", (unsigned long long)p->glibc_mmapped_count);
     layer_row(o, "glibc mmapped chunks", l.glibc_mmapped, l.rss, note);
     layer_row(o, "program's mmaps", l.program_mmaps, l.rss, NULL);
-    snprintf(note, sizeof note, "code, stacks, libraries, shim metadata (%s)", B(p->meta_bytes));
+    snprintf(note, sizeof note, "code, libraries, stacks; the shim mapped %s for its tables", B(p->meta_bytes));
     layer_row(o, "the rest", l.rest, l.rss, note);
     fprintf(o, "  allocations %llu, frees %llu, untracked frees %llu\n", (unsigned long long)p->total_allocs,
             (unsigned long long)p->total_frees, (unsigned long long)p->untracked_frees);
@@ -139,8 +141,8 @@ int report_text(FILE *out, struct st_dump *dumps, size_t n, const struct st_repo
         threads(out, d, o);
         text_xfree(out, d, o);
         text_mmaps(out, d);
-        text_sessions(out, d, o);
         struct st_symbolizer *sym = symbolizer_for(d, o);
+        text_sessions(out, d, o, sym);
         text_sites(out, d, o, sym);
         text_occupancy(out, d, o, sym);
         symbolizer_free(sym);

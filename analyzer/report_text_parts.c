@@ -45,11 +45,22 @@ void text_family(FILE *o, const struct st_dump *dumps, size_t n)
             "threads", "sessions");
     for (size_t i = 0; i < n; i++) {
         const struct st_dump *d = &dumps[i];
-        bool child = false;
-        for (size_t j = 0; j < n; j++)
-            if (j != i && dumps[j].process.pid == d->process.ppid) child = true;
-        char exe[40];
-        snprintf(exe, sizeof exe, "%s%s", child ? "`-" : "", d->process.exe[0] ? base_name(d->process.exe) : "?");
+        /* Depth in the family: how many ancestors are among the dumps (bounded: pids may cycle). */
+        size_t depth = 0;
+        uint32_t up = d->process.ppid;
+        for (bool found = true; found && depth < n;) {
+            found = false;
+            for (size_t j = 0; j < n && !found; j++)
+                if (dumps[j].process.pid == up && j != i) {
+                    found = true;
+                    depth++;
+                    up = dumps[j].process.ppid;
+                }
+        }
+        char exe[48];
+        int ind = depth > 4 ? 8 : (int)depth * 2;
+        snprintf(exe, sizeof exe, "%*s%s%s", ind > 2 ? ind - 2 : 0, "", depth ? "`-" : "",
+                 d->process.exe[0] ? base_name(d->process.exe) : "?");
         fprintf(o, "  %8u %8u %-24s %12s %12s %6zu %7zu %8zu\n", d->process.pid, d->process.ppid, exe,
                 B(d->process.rss_bytes), B(d->process.live_bytes), d->n_arenas, d->n_threads, d->n_sessions);
     }
@@ -129,11 +140,11 @@ void text_xfree(FILE *o, const struct st_dump *d, const struct st_report_opts *o
 
 void text_mmaps(FILE *o, const struct st_dump *d)
 {
-    if (!d->has_mmaps) {
-        fprintf(o, "\nProgram mmaps: none recorded\n");
+    const struct st_rec_mmaps *m = &d->mmaps;
+    if (!d->has_mmaps || (m->mmap_calls == 0 && m->anon_count == 0 && m->file_count == 0)) {
+        fprintf(o, "\nProgram mmaps: none%s\n", d->has_mmaps ? " (no mmap calls)" : " recorded");
         return;
     }
-    const struct st_rec_mmaps *m = &d->mmaps;
     fprintf(o, "\nProgram mmaps (live, made by the program itself)\n");
     fprintf(o, "  %-10s %8llu maps %12s\n", "anonymous", (unsigned long long)m->anon_count, B(m->anon_bytes));
     fprintf(o, "  %-10s %8llu maps %12s\n", "file", (unsigned long long)m->file_count, B(m->file_bytes));
@@ -162,7 +173,7 @@ static void session_rows(FILE *o, const struct st_dump *d, struct ranked *r, siz
         if (shown == limit) { more++; continue; }
         const struct st_rec_session *s = &d->sessions[r[i].index];
         bool ended = s->flags & ST_SESSION_ENDED;
-        fprintf(o, "  %8llu %-24.24s %-6s %12s %10llu %12s %12s %12s %8llu\n", (unsigned long long)s->id,
+        fprintf(o, "  %11llu %-24.24s %-6s %12s %10llu %12s %12s %12s %8llu\n", (unsigned long long)s->id,
                 s->name[0] ? s->name : "-", ended ? "ended" : "open", B(s->live_bytes),
                 (unsigned long long)s->live_count, B(s->peak_bytes), B(s->total_alloc_bytes),
                 ended ? B(s->leftover_bytes) : "-", (unsigned long long)s->leftover_count);
@@ -171,10 +182,42 @@ static void session_rows(FILE *o, const struct st_dump *d, struct ranked *r, siz
     if (more) fprintf(o, "  ... %zu more\n", more);
 }
 
-void text_sessions(FILE *o, const struct st_dump *d, const struct st_report_opts *opt)
+static uint64_t session_site_key(const void *ctx, size_t i)
+{
+    return ((const struct st_dump *)ctx)->session_sites[i].bytes;
+}
+
+#define LEFTOVER_SESSIONS 3
+#define LEFTOVER_SITES 3
+
+/* Where the leftovers of the sessions that left the most were allocated. */
+static void leftover_sites(FILE *o, const struct st_dump *d, struct ranked *ended, struct st_symbolizer *sym)
+{
+    if (d->n_session_sites == 0) return;
+    struct ranked *by_bytes = rank(d->n_session_sites, session_site_key, d);
+    if (!by_bytes) return;
+    for (size_t i = 0; i < d->n_sessions && i < LEFTOVER_SESSIONS; i++) {
+        if (ended[i].key <= 1) break; /* key is leftover bytes + 1 for ended sessions */
+        const struct st_rec_session *s = &d->sessions[ended[i].index];
+        size_t shown = 0;
+        for (size_t k = 0; k < d->n_session_sites && shown < LEFTOVER_SITES; k++) {
+            const struct st_rec_session_site *ss = &d->session_sites[by_bytes[k].index];
+            if (ss->session_id != s->id) continue;
+            if (shown++ == 0) fprintf(o, "  leftovers of '%s' (session %llu) by site:\n", s->name, (unsigned long long)s->id);
+            const struct st_dump_site *site = model_site(d, ss->site_id);
+            char where[512] = "(site not in dump)";
+            if (site && site->s.nframes) symbolize_frame(sym, site->frames[0], where, sizeof where);
+            fprintf(o, "    site %6u %12s %8llu allocations  %s\n", ss->site_id, B(ss->bytes),
+                    (unsigned long long)ss->count, where);
+        }
+    }
+    free(by_bytes);
+}
+
+void text_sessions(FILE *o, const struct st_dump *d, const struct st_report_opts *opt, struct st_symbolizer *sym)
 {
     const struct st_rec_session_summary *ss = &d->session_summary;
-    if (d->n_sessions == 0 && !d->has_session_summary) {
+    if (d->n_sessions == 0 && (!d->has_session_summary || (ss->ended_sessions_total == 0 && ss->open_sessions == 0))) {
         fprintf(o, "\nSessions: none\n");
         return;
     }
@@ -187,13 +230,16 @@ void text_sessions(FILE *o, const struct st_dump *d, const struct st_report_opts
                 B(ss->folded_alloc_bytes), B(ss->folded_leftover_bytes));
     fprintf(o, "\n");
     if (d->n_sessions == 0) return;
-    fprintf(o, "  %8s %-24s %-6s %12s %10s %12s %12s %12s %8s\n", "id", "name", "state", "live", "count", "peak",
+    fprintf(o, "  %11s %-24s %-6s %12s %10s %12s %12s %12s %8s\n", "id", "name", "state", "live", "count", "peak",
             "allocated", "leftovers", "left#");
     struct ranked *r = rank(d->n_sessions, open_key, d);
     if (r) session_rows(o, d, r, (size_t)opt->top_n);
     free(r);
     r = rank(d->n_sessions, ended_key, d);
-    if (r) session_rows(o, d, r, (size_t)opt->top_n);
+    if (r) {
+        session_rows(o, d, r, (size_t)opt->top_n);
+        leftover_sites(o, d, r, sym);
+    }
     free(r);
 }
 
@@ -309,6 +355,13 @@ void text_timeline(FILE *o, const struct st_dump *d)
     }
     uint64_t t0 = d->timeline[0].t.time_ns, t1 = d->timeline[n - 1].t.time_ns;
     fprintf(o, "\nTimeline: %zu samples over %.1f s\n", n, t1 > t0 ? (double)(t1 - t0) / 1e9 : 0.0);
+    if (n >= 4) {
+        /* Linear growth and a plateau look alike in one number; the two halves tell them apart. */
+        const struct st_rec_timeline *a = &d->timeline[0].t, *m = &d->timeline[n / 2].t, *z = &d->timeline[n - 1].t;
+        fprintf(o, "  live heap %s -> %s in the first half, -> %s in the second; RSS %s -> %s -> %s\n",
+                B(a->live_bytes), B(m->live_bytes), B(z->live_bytes), B(a->rss_bytes), B(m->rss_bytes),
+                B(z->rss_bytes));
+    }
     spark_row(o, "RSS", d, -1);
     spark_row(o, "live heap", d, -2);
     spark_row(o, "heap resident", d, -3);

@@ -8,7 +8,7 @@
 void text_family(FILE *o, const struct st_dump *dumps, size_t n);
 void text_xfree(FILE *o, const struct st_dump *d, const struct st_report_opts *opt);
 void text_mmaps(FILE *o, const struct st_dump *d);
-void text_sessions(FILE *o, const struct st_dump *d, const struct st_report_opts *opt);
+void text_sessions(FILE *o, const struct st_dump *d, const struct st_report_opts *opt, struct st_symbolizer *sym);
 void text_sites(FILE *o, const struct st_dump *d, const struct st_report_opts *opt, struct st_symbolizer *sym);
 void text_occupancy(FILE *o, const struct st_dump *d, const struct st_report_opts *opt,
                     struct st_symbolizer *sym);

@@ -6,11 +6,35 @@
 #include <string.h>
 #include "report.h"
 
+/* Sites share most of their frames: names are cached by address (open addressing). */
+struct sym_cache_entry { uint64_t addr; char *text; };
+
 struct st_symbolizer {
     const struct st_dump *d;
     Dwfl *dwfl;
     Dwfl_Module **mods;     /* per MODULE record; NULL: not usable, fall back */
+    struct sym_cache_entry *cache;
+    size_t cache_cap, cache_used;
 };
+
+static size_t cache_slot(const struct st_symbolizer *s, uint64_t addr)
+{
+    size_t i = (size_t)((addr * 0x9E3779B97F4A7C15ull) >> 20) & (s->cache_cap - 1);
+    while (s->cache[i].text && s->cache[i].addr != addr) i = (i + 1) & (s->cache_cap - 1);
+    return i;
+}
+
+static void cache_grow(struct st_symbolizer *s)
+{
+    size_t old_cap = s->cache_cap, cap = old_cap ? old_cap * 2 : 1024;
+    struct sym_cache_entry *old = s->cache, *fresh = calloc(cap, sizeof *fresh);
+    if (!fresh) return;
+    s->cache = fresh;
+    s->cache_cap = cap;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].text) s->cache[cache_slot(s, old[i].addr)] = old[i];
+    free(old);
+}
 
 static const Dwfl_Callbacks offline_callbacks = {
     .find_elf = dwfl_build_id_find_elf,
@@ -86,7 +110,35 @@ static const struct st_dump_module *module_for(const struct st_dump *d, uint64_t
     return best;
 }
 
+static void symbolize_uncached(struct st_symbolizer *s, uint64_t addr, char *out, size_t outlen);
+
 void symbolize_frame(struct st_symbolizer *s, uint64_t addr, char *out, size_t outlen)
+{
+    if (outlen == 0) return;
+    if (!s) {
+        snprintf(out, outlen, "0x%llx", (unsigned long long)addr);
+        return;
+    }
+    if (s->cache_used * 2 >= s->cache_cap) cache_grow(s);
+    if (s->cache_cap) {
+        size_t i = cache_slot(s, addr);
+        if (s->cache[i].text) {
+            snprintf(out, outlen, "%s", s->cache[i].text);
+            return;
+        }
+        char buf[512];
+        symbolize_uncached(s, addr, buf, sizeof buf);
+        snprintf(out, outlen, "%s", buf);
+        if ((s->cache[i].text = strdup(buf))) {
+            s->cache[i].addr = addr;
+            s->cache_used++;
+        }
+        return;
+    }
+    symbolize_uncached(s, addr, out, outlen);
+}
+
+static void symbolize_uncached(struct st_symbolizer *s, uint64_t addr, char *out, size_t outlen)
 {
     if (outlen == 0) return;
     snprintf(out, outlen, "0x%llx", (unsigned long long)addr);
@@ -115,6 +167,8 @@ void symbolizer_free(struct st_symbolizer *s)
 {
     if (!s) return;
     if (s->dwfl) dwfl_end(s->dwfl);
+    for (size_t i = 0; i < s->cache_cap; i++) free(s->cache[i].text);
+    free(s->cache);
     free(s->mods);
     free(s);
 }

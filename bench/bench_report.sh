@@ -31,6 +31,7 @@ dump_bytes=$(stat -c %s "$WORK/many.bin")
 # Every allocation's stack recorded (the heaviest setting) must stay within the targets too.
 env SESSTRIM_DUMP="$WORK/all.bin" SESSTRIM_STACKS=all SESSTRIM_LOG=off LD_PRELOAD="$LIB" "$PROG" threads="$THREADS" \
     allocs="$ALLOCS" >/dev/null || { echo "many_live with SESSTRIM_STACKS=all failed" >&2; exit 1; }
+[ -s "$WORK/all.bin" ] || { echo "bench_report: no dump written with SESSTRIM_STACKS=all" >&2; exit 1; }
 all_bytes=$(stat -c %s "$WORK/all.bin")
 
 # The report three ways; each wall time is the best of 3 so a stray hiccup does not fail it.
