@@ -21,7 +21,9 @@ void livetable_init(void) {}
 
 bool livetable_grow(struct shard *s)
 {
-    /* Freed slots dominate: rebuild at the same size; otherwise double. */
+    /* Rebuild at the same size only when live entries fill under a quarter of it; otherwise
+     * double. Measured on the churn bench: the roomier table rebuilds and probes less, and
+     * that beat a smaller, more cache-friendly one. */
     uint32_t cap = s->mask ? s->mask + 1 : 0;
     uint32_t newcap = !cap ? SHARD_INITIAL : (s->count + 1) * 4 <= cap ? cap : cap * 2;
     if (newcap == 0) return false;

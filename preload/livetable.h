@@ -8,7 +8,7 @@
  * Why shard by heap: each glibc thread arena lives in its own 64 MiB-aligned heaps, and a
  * thread keeps allocating from one arena. Hashing (ptr >> 26) picks the shard, so threads
  * on different arenas take different shard locks and their cache lines never bounce.
- * Within a shard: linear probing, load (live + freed slots) <= 0.5. A free only sets the low
+ * Within a shard: linear probing, load (live + freed slots) <= 0.7. A free only sets the low
  * bit of the slot's pointer: the slot keeps the address, so when malloc hands the same
  * address out again (tcache is LIFO: the common case) the insert lands on it in place.
  * Freed slots are dropped when the shard is rebuilt (same size if they dominate).
@@ -61,7 +61,7 @@ static inline __attribute__((always_inline)) bool livetable_insert(const struct 
 {
     struct shard *s = shard_of(e->ptr);
     st_lock(&s->lock);
-    if (ST_UNLIKELY(!s->slots || (s->count + s->freed + 1) * 2 > (uint64_t)(s->mask + 1))) {
+    if (ST_UNLIKELY(!s->slots || (s->count + s->freed + 1) * 10 > (uint64_t)(s->mask + 1) * 7)) {
         if (!livetable_grow(s)) { st_unlock(&s->lock); return false; }
     }
     /* Stop at the first empty or freed slot. A live duplicate further on exists only if a
