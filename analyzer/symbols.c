@@ -1,6 +1,9 @@
 /* symbols.c: offline symbolisation of site frames with elfutils libdwfl, using the dump's
  * MODULE records; falls back to "module+0xoff" when a file is gone or its build id differs. */
 #include <elfutils/libdwfl.h>
+
+/* libstdc++'s demangler has a C ABI; the analyzer links -lstdc++ for it alone. */
+char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +157,10 @@ static void symbolize_uncached(struct st_symbolizer *s, uint64_t addr, char *out
     Dwarf_Addr pc = addr > 0 ? addr - 1 : addr;
     const char *func = dwfl_module_addrname(mod, pc);
     if (!func) return;
+    /* C++ servers are common users: show ht_create(unsigned int), not _Z9ht_createj. */
+    int status = -1;
+    char *demangled = strncmp(func, "_Z", 2) == 0 ? __cxa_demangle(func, NULL, NULL, &status) : NULL;
+    if (demangled && status == 0) func = demangled;
     Dwfl_Line *line = dwfl_module_getsrc(mod, pc);
     int lineno = 0;
     const char *file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
@@ -161,6 +168,7 @@ static void symbolize_uncached(struct st_symbolizer *s, uint64_t addr, char *out
         snprintf(out, outlen, "%s (%s:%d)", func, base_name(file), lineno);
     else
         snprintf(out, outlen, "%s (%s)", func, base_name(m->path));
+    free(demangled);
 }
 
 void symbolizer_free(struct st_symbolizer *s)

@@ -165,3 +165,16 @@ TEST_CASE("stacks=all with threads unwinding while the main thread forks: every 
     CHECK(r.status == 0);
     CHECK(contains(r.out, "failed=0"));
 }
+
+TEST_CASE("C++ frames are shown demangled")
+{
+    auto dir = tempdir();
+    auto r = run({prog("stacks_cxxname"), d(dir, "c.bin")}, {{"SESSTRIM_STACKS", "all"}});
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    auto text = run({build() + "/sesstrim-report", d(dir, "c.bin")}, {}, false);
+    INFO(text.out);
+    REQUIRE(text.status == 0);
+    CHECK(contains(text.out, "store::Table::grow(unsigned int) (stacks_cxxname.c:"));
+    CHECK(!contains(text.out, "_ZN5store5Table4growEj"));
+}
