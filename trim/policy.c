@@ -1,7 +1,6 @@
 /* policy.c: the SESSTRIM_TRIM grammar: turns "idle=2s,rss>512M;min-interval=1s" into a
  * struct trim_policy. Bad tokens get one warning line each and are ignored. */
 #include <string.h>
-#include <stdio.h>
 
 #include "trim.h"
 
@@ -209,41 +208,63 @@ uint64_t trim_policy_tick_ns(const struct trim_policy *p)
     return t;
 }
 
-static void fmt_dur(char *b, size_t n, uint64_t ns)
+/* A bounded string builder: the preload must not use stdio. */
+struct sbuf { char *p; size_t len, at; };
+
+static void put_str(struct sbuf *b, const char *s)
 {
-    if (ns % 1000000000ull == 0) snprintf(b, n, "%llus", (unsigned long long)(ns / 1000000000ull));
-    else if (ns % 1000000ull == 0) snprintf(b, n, "%llums", (unsigned long long)(ns / 1000000ull));
-    else if (ns % 1000ull == 0) snprintf(b, n, "%lluus", (unsigned long long)(ns / 1000ull));
-    else snprintf(b, n, "%lluns", (unsigned long long)ns);
+    while (*s && b->at + 1 < b->len) b->p[b->at++] = *s++;
+    b->p[b->at < b->len ? b->at : b->len - 1] = 0;
 }
 
-static void fmt_size(char *b, size_t n, uint64_t v)
+static void put_u64(struct sbuf *b, uint64_t v)
 {
-    if (v && v % (1ull << 30) == 0) snprintf(b, n, "%lluG", (unsigned long long)(v >> 30));
-    else if (v && v % (1ull << 20) == 0) snprintf(b, n, "%lluM", (unsigned long long)(v >> 20));
-    else if (v && v % (1ull << 10) == 0) snprintf(b, n, "%lluK", (unsigned long long)(v >> 10));
-    else snprintf(b, n, "%llu", (unsigned long long)v);
+    char digits[24];
+    int n = 0;
+    do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    char out[24];
+    for (int i = 0; i < n; i++) out[i] = digits[n - 1 - i];
+    out[n] = 0;
+    put_str(b, out);
+}
+
+static void put_dur(struct sbuf *b, uint64_t ns)
+{
+    static const struct { uint64_t div; const char *unit; } units[] = {
+        {1000000000ull, "s"}, {1000000ull, "ms"}, {1000ull, "us"}, {1, "ns"}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (ns % units[i].div == 0) { put_u64(b, ns / units[i].div); put_str(b, units[i].unit); return; }
+}
+
+static void put_size(struct sbuf *b, uint64_t v)
+{
+    static const struct { unsigned shift; const char *unit; } units[] = {
+        {30, "G"}, {20, "M"}, {10, "K"}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (v && v % (1ull << units[i].shift) == 0) {
+            put_u64(b, v >> units[i].shift);
+            put_str(b, units[i].unit);
+            return;
+        }
+    put_u64(b, v);
 }
 
 void trim_policy_describe(const struct trim_policy *p, char *buf, size_t len)
 {
-    char v[32];
-    size_t at = 0;
+    struct sbuf b = {buf, len, 0};
+    if (!len) return;
     buf[0] = 0;
-#define APPEND(...) do { if (at < len) { int w_ = snprintf(buf + at, len - at, __VA_ARGS__); \
-        if (w_ > 0) at += (size_t)w_; } } while (0)
-    if (p->idle_ns) { fmt_dur(v, sizeof v, p->idle_ns); APPEND("%sidle=%s", at ? "," : "", v); }
-    if (p->rss_high) { fmt_size(v, sizeof v, p->rss_high); APPEND("%srss>%s", at ? "," : "", v); }
-    if (p->every_ns) { fmt_dur(v, sizeof v, p->every_ns); APPEND("%severy=%s", at ? "," : "", v); }
-    if (p->session_end) APPEND("%ssession-end", at ? "," : "");
+    if (p->idle_ns) { put_str(&b, "idle="); put_dur(&b, p->idle_ns); }
+    if (p->rss_high) { put_str(&b, b.at ? ",rss>" : "rss>"); put_size(&b, p->rss_high); }
+    if (p->every_ns) { put_str(&b, b.at ? ",every=" : "every="); put_dur(&b, p->every_ns); }
+    if (p->session_end) put_str(&b, b.at ? ",session-end" : "session-end");
     if (p->free_resident) {
-        fmt_size(v, sizeof v, p->free_resident);
-        APPEND("%sfree-resident>%s", at ? "," : "", v);
+        put_str(&b, b.at ? ",free-resident>" : "free-resident>");
+        put_size(&b, p->free_resident);
     }
-    fmt_dur(v, sizeof v, p->min_interval_ns); APPEND(";min-interval=%s", v);
-    fmt_dur(v, sizeof v, p->quiet_ns); APPEND(",quiet=%s", v);
-    fmt_dur(v, sizeof v, trim_policy_tick_ns(p)); APPEND(",check=%s", v);
-    if (p->pad) { fmt_size(v, sizeof v, p->pad); APPEND(",pad=%s", v); }
-    if (!p->glibc_pass) APPEND(",glibc=off");
-#undef APPEND
+    put_str(&b, ";min-interval="); put_dur(&b, p->min_interval_ns);
+    put_str(&b, ",quiet="); put_dur(&b, p->quiet_ns);
+    put_str(&b, ",check="); put_dur(&b, trim_policy_tick_ns(p));
+    if (p->pad) { put_str(&b, ",pad="); put_size(&b, p->pad); }
+    if (!p->glibc_pass) put_str(&b, ",glibc=off");
 }

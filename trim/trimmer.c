@@ -53,6 +53,13 @@ const char *trim_trigger_name(int trigger)
 
 static struct trim_pass pass;         /* guarded by the trim lock; too big for a stack */
 
+static void say_fallback_once(void)
+{
+    static bool said;
+    if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
+        st_log("trim: glibc arena internals not readable here; trims fall back to malloc_trim(0)");
+}
+
 long long trim_run_locked(int trigger, const bool *busy)
 {
     uint64_t t0 = st_now_ns();
@@ -61,11 +68,7 @@ long long trim_run_locked(int trigger, const bool *busy)
     bool glibc_pass = trim_pol.glibc_pass || !logic;
     struct trim_arena_result glibc_res = {.arena_id = TRIM_ARENA_GLIBC_PASS};
 
-    if (!logic) {
-        static bool said;
-        if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
-            st_log("trim: glibc arena internals not readable here; trims fall back to malloc_trim(0)");
-    }
+    if (!logic) say_fallback_once();
     if (glibc_pass) {
         /* glibc's own pass: fastbin consolidation, free pages inside bins of every arena,
          * and the main arena's top (sbrk). Measured as a whole. */
@@ -169,7 +172,16 @@ struct policy_state {
     bool idle_armed;
     bool rss_armed;
     uint64_t rss_rearm_above;     /* after a trim left RSS above the mark: fire again here */
+    bool rss_retry_when_quiet;    /* that trim skipped busy arenas: retry once they rest */
 };
+
+static bool any_arena_busy(void)
+{
+    uint32_t n = arena_count();
+    for (uint32_t id = 0; id < n && id < ST_ARENA_MAX; id++)
+        if (arena_busy[id]) return true;
+    return false;
+}
 
 /* The first trigger whose condition holds now, or 0. */
 static int due_trigger(struct policy_state *s, uint64_t now)
@@ -186,7 +198,9 @@ static int due_trigger(struct policy_state *s, uint64_t now)
         if (rss <= p->rss_high) {
             s->rss_armed = true;
             s->rss_rearm_above = 0;
-        } else if (s->rss_armed || (s->rss_rearm_above && rss > s->rss_rearm_above)) {
+            s->rss_retry_when_quiet = false;
+        } else if (s->rss_armed || (s->rss_rearm_above && rss > s->rss_rearm_above) ||
+                   (s->rss_retry_when_quiet && !any_arena_busy())) {
             return ST_TRIG_RSS;
         }
     }
@@ -207,14 +221,14 @@ static void after_trim(struct policy_state *s, int trigger, uint64_t now, uint32
     case ST_TRIG_IDLE: s->idle_armed = false; break;
     case ST_TRIG_PERIODIC: s->last_periodic_ns = now; break;
     case ST_TRIG_RSS: {
-        /* If a trim that reached every arena could not bring RSS under the mark, the
-         * memory is in use: do not trim again until RSS grows by another eighth of the
-         * mark or dips below it. If it skipped busy arenas, try again later. */
+        /* RSS still above the mark after a trim: the memory is in use. Do not trim again
+         * until RSS grows by another eighth of the mark or dips below it, or, if this
+         * trim skipped busy arenas, once every arena has been quiet. */
         uint64_t rss = proc_rss_bytes();
-        if (skipped) break;
+        if (rss <= trim_pol.rss_high) break;
         s->rss_armed = false;
-        s->rss_rearm_above = rss > trim_pol.rss_high ? rss + trim_pol.rss_high / 8 : 0;
-        if (rss <= trim_pol.rss_high) s->rss_armed = true;
+        s->rss_rearm_above = rss + trim_pol.rss_high / 8;
+        s->rss_retry_when_quiet = skipped > 0;
         break;
     }
     default: break;
@@ -314,7 +328,8 @@ void trim_init(void)
     st_in_shim--;
     char desc[256];
     trim_policy_describe(&trim_pol, desc, sizeof desc);
-    st_log("trim policy: %s%s", desc, st_arena_logic ? "" : " (arena logic off: malloc_trim(0) only)");
+    st_log("trim policy: %s", desc);
+    if (!st_arena_logic) say_fallback_once();
     start_trimmer();
 }
 

@@ -1,7 +1,6 @@
 /* trim_policy.c: drives one trim policy's condition on and off in phases and writes a
  * dump at the end of each phase, so a test can see which trims happened in which phase. */
 #include <dirent.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -11,6 +10,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "sesstrim.h"
 
 static const char *dir;
 
@@ -35,20 +36,13 @@ static uint64_t rss_mib(void)
     return res * (uint64_t)sysconf(_SC_PAGESIZE) >> 20;
 }
 
-static void *shim_fn(const char *name)
-{
-    void *f = dlsym(RTLD_DEFAULT, name);
-    if (!f) { fprintf(stderr, "trim_policy: %s not found (shim not preloaded?)\n", name); exit(77); }
-    return f;
-}
 
 /* Write DIR/<name>.dump through the shim's API. */
 static void dump(const char *name)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s.dump", dir, name);
-    int (*fn)(const char *) = (int (*)(const char *))shim_fn("sesstrim_impl_dump");
-    if (fn(path) != 0) { fprintf(stderr, "trim_policy: dump %s failed\n", path); exit(3); }
+    if (sesstrim_dump(path) != 0) { fprintf(stderr, "trim_policy: dump %s failed\n", path); exit(3); }
     printf("dump %s rss_mib=%llu\n", name, (unsigned long long)rss_mib());
     fflush(stdout);
 }
@@ -146,6 +140,7 @@ int main(int argc, char **argv)
     dir = argv[2];
     long ms = argc > 3 ? atol(argv[3]) : 300;   /* the policy's duration, for phase lengths */
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (!sesstrim_active()) { fprintf(stderr, "trim_policy: the shim is not preloaded\n"); return 77; }
 
     if (!strcmp(mode, "idle")) {
         /* busy: activity all the time for 4 idle periods; then idle for 4 periods. */
@@ -181,12 +176,10 @@ int main(int argc, char **argv)
         churn_ms(10 * ms);
         dump("end");
     } else if (!strcmp(mode, "session")) {
-        uint64_t (*begin)(const char *) = (uint64_t (*)(const char *))shim_fn("sesstrim_impl_session_begin");
-        int (*end)(uint64_t) = (int (*)(uint64_t))shim_fn("sesstrim_impl_session_end");
-        uint64_t s = begin("request");
+        sesstrim_session_t s = sesstrim_session_begin("request");
         churn_ms(4 * ms);
         dump("open");
-        end(s);
+        sesstrim_session_end(s);
         sleep_ms(4 * ms);
         dump("ended");
     } else if (!strcmp(mode, "free")) {
@@ -230,8 +223,7 @@ int main(int argc, char **argv)
         extern int malloc_trim(size_t);
         malloc_trim(0);
         uint64_t after_glibc = rss_mib();
-        long long (*trim)(void) = (long long (*)(void))shim_fn("sesstrim_impl_trim");
-        long long released = trim();
+        long long released = sesstrim_trim();
         uint64_t after_api = rss_mib();
         printf("api before_mib=%llu after_malloc_trim_mib=%llu after_api_mib=%llu released=%lld\n",
                (unsigned long long)before, (unsigned long long)after_glibc,

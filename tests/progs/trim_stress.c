@@ -1,6 +1,5 @@
 /* trim_stress.c: threads churning malloc/calloc/realloc/free with content verification
  * (and cross-thread frees) while trims run; exits 1 on the first corrupted byte. */
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -8,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "sesstrim.h"
 
 #define SLOTS 256
 #define EXCHANGE 64
@@ -19,6 +21,8 @@ static int n_threads = 4;
 static double seconds = 3;
 static int api_trim;                  /* a thread calling sesstrim_trim() back to back */
 static long api_trim_gap_us = 300;
+static int fork_churn;                /* a thread forking short-lived children meanwhile */
+static atomic_long forks, fork_failures;
 static atomic_int stop;
 static atomic_long errors, ops, api_trims, api_trim_failures;
 static struct block exchange[EXCHANGE]; /* blocks handed to whichever thread takes them */
@@ -138,12 +142,40 @@ static void *churn(void *arg)
 static void *trimmer(void *arg)
 {
     (void)arg;
-    long long (*trim)(void) = (long long (*)(void))dlsym(RTLD_DEFAULT, "sesstrim_impl_trim");
-    if (!trim) return NULL;
+    if (!sesstrim_active()) return NULL;
     struct timespec gap = {0, api_trim_gap_us * 1000};
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-        if (trim() < 0) atomic_fetch_add(&api_trim_failures, 1);
+        if (sesstrim_trim() < 0) atomic_fetch_add(&api_trim_failures, 1);
         atomic_fetch_add(&api_trims, 1);
+        nanosleep(&gap, NULL);
+    }
+    return NULL;
+}
+
+/* Fork while trims and churn run: the child must not inherit a held lock (it allocates,
+ * verifies and exits; a deadlock shows as a timeout), and must exit cleanly. */
+static void *forker(void *arg)
+{
+    (void)arg;
+    struct timespec gap = {0, 5 * 1000 * 1000};
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            struct block b = {NULL, 64 << 10, 42};
+            for (int i = 0; i < 50; i++) {
+                b.p = malloc(b.size);
+                if (!b.p) _exit(3);
+                fill(&b);
+                verify(&b, b.size, "fork child");
+                free(b.p);
+            }
+            _exit(0);
+        }
+        if (pid < 0) { atomic_fetch_add(&fork_failures, 1); continue; }
+        int st = 0;
+        waitpid(pid, &st, 0);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) atomic_fetch_add(&fork_failures, 1);
+        atomic_fetch_add(&forks, 1);
         nanosleep(&gap, NULL);
     }
     return NULL;
@@ -155,8 +187,9 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) n_threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
         else if (!strcmp(argv[i], "--api-trim")) api_trim = 1;
+        else if (!strcmp(argv[i], "--fork")) fork_churn = 1;
         else if (!strcmp(argv[i], "--api-gap-us") && i + 1 < argc) api_trim_gap_us = atol(argv[++i]);
-        else { fprintf(stderr, "usage: trim_stress [--threads N] [--seconds S] [--api-trim] [--api-gap-us US]\n"); return 64; }
+        else { fprintf(stderr, "usage: trim_stress [--threads N] [--seconds S] [--api-trim] [--api-gap-us US] [--fork]\n"); return 64; }
     }
     if (n_threads < 1 || n_threads > 64) n_threads = 4;
     /* One big buffer freed first raises glibc's thresholds: thread-arena tops then stay
@@ -166,18 +199,21 @@ int main(int argc, char **argv)
     __asm__ volatile("" : : "r"(big) : "memory");  /* or the compiler drops all three */
     free(big);
 
-    pthread_t th[64], tt;
+    pthread_t th[64], tt, tf;
     for (int i = 0; i < n_threads; i++) pthread_create(&th[i], NULL, churn, (void *)(uintptr_t)(i + 1));
     if (api_trim) pthread_create(&tt, NULL, trimmer, NULL);
+    if (fork_churn) pthread_create(&tf, NULL, forker, NULL);
     struct timespec d = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
     nanosleep(&d, NULL);
     atomic_store(&stop, 1);
     for (int i = 0; i < n_threads; i++) pthread_join(th[i], NULL);
     if (api_trim) pthread_join(tt, NULL);
+    if (fork_churn) pthread_join(tf, NULL);
     for (int k = 0; k < EXCHANGE; k++)
         if (exchange[k].p) { verify(&exchange[k], exchange[k].size, "final exchange"); free(exchange[k].p); }
-    printf("trim_stress: threads=%d ops=%ld api_trims=%ld api_trim_failures=%ld errors=%ld\n", n_threads,
-           atomic_load(&ops), atomic_load(&api_trims), atomic_load(&api_trim_failures),
+    printf("trim_stress: threads=%d ops=%ld api_trims=%ld api_trim_failures=%ld forks=%ld "
+           "fork_failures=%ld errors=%ld\n", n_threads, atomic_load(&ops), atomic_load(&api_trims),
+           atomic_load(&api_trim_failures), atomic_load(&forks), atomic_load(&fork_failures),
            atomic_load(&errors));
-    return atomic_load(&errors) ? 1 : 0;
+    return atomic_load(&errors) || atomic_load(&fork_failures) ? 1 : 0;
 }

@@ -1,0 +1,271 @@
+// test_trim.cpp: each SESSTRIM_TRIM policy fires when, and only when, its condition holds;
+// bad policy text warns per token; the trimmer thread exists only when needed.
+#include "testutil.hpp"
+
+#include <sstream>
+
+namespace {
+
+struct TrimCounts {
+    size_t total = 0;
+    std::map<uint32_t, size_t> by_trigger;
+    size_t of(uint32_t trig) const { auto it = by_trigger.find(trig); return it == by_trigger.end() ? 0 : it->second; }
+};
+
+TrimCounts counts(const std::string &path)
+{
+    st::Dump d(path);
+    INFO("dump " << path << ": " << d.error);
+    REQUIRE(d.ok);
+    TrimCounts c;
+    for (size_t i = 0; i < d.d.n_trims; i++) {
+        c.total++;
+        c.by_trigger[d.d.trims[i].trigger]++;
+    }
+    return c;
+}
+
+st::Result run_policy(const std::string &mode, const std::string &dir, const std::string &policy,
+                      const std::string &ms = "300", std::map<std::string, std::string> env = {})
+{
+    env["SESSTRIM_TRIM"] = policy;
+    env["SESSTRIM_LOG"] = "stderr";
+    st::Result r = st::run({st::prog("trim_policy"), mode, dir, ms}, env);
+    INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+    REQUIRE(r.status == 0);
+    return r;
+}
+
+size_t count_lines_with(const std::string &text, const std::string &needle)
+{
+    std::istringstream in(text);
+    std::string line;
+    size_t n = 0;
+    while (std::getline(in, line)) if (st::contains(line, needle)) n++;
+    return n;
+}
+
+// "thread NAME sigblk HEX" lines printed by trim_policy's `threads` mode.
+std::vector<std::pair<std::string, unsigned long long>> threads_of(const std::string &out)
+{
+    std::vector<std::pair<std::string, unsigned long long>> v;
+    std::istringstream in(out);
+    std::string line;
+    while (std::getline(in, line)) {
+        char name[64], blk[32];
+        if (sscanf(line.c_str(), "thread %63s sigblk %31s", name, blk) == 2)
+            v.emplace_back(name, strtoull(blk, nullptr, 16));
+    }
+    return v;
+}
+
+} // namespace
+
+TEST_CASE("idle fires once per idle period, never while allocating", "[trim][policy]")
+{
+    std::string dir = st::tempdir();
+    run_policy("idle", dir, "idle=300ms", "300");
+    TrimCounts busy = counts(dir + "/busy.dump"), idle = counts(dir + "/idle.dump"),
+               idle2 = counts(dir + "/idle2.dump");
+    CHECK(busy.of(ST_TRIG_IDLE) == 0);       // 1.2 s of constant allocation: never idle
+    CHECK(idle.of(ST_TRIG_IDLE) == 1);       // 1.2 s idle: one trim, not one per tick
+    CHECK(idle2.of(ST_TRIG_IDLE) == 2);      // activity re-arms it, the next idle fires again
+    CHECK(idle2.total == idle2.of(ST_TRIG_IDLE));
+}
+
+TEST_CASE("rss fires above the mark only, and does not loop when memory is in use", "[trim][policy]")
+{
+    std::string dir = st::tempdir();
+    st::Result r = run_policy("rss", dir, "rss>64M;quiet=100ms,min-interval=300ms", "300");
+    TrimCounts below = counts(dir + "/below.dump"), freed = counts(dir + "/freed.dump"),
+               live = counts(dir + "/live.dump");
+    CHECK(below.of(ST_TRIG_RSS) == 0);
+    CHECK(freed.of(ST_TRIG_RSS) >= 1);
+    // Every RSS trim saw RSS above the mark.
+    st::Dump d(dir + "/live.dump");
+    REQUIRE(d.ok);
+    for (size_t i = 0; i < d.d.n_trims; i++)
+        if (d.d.trims[i].trigger == ST_TRIG_RSS) CHECK(d.d.trims[i].rss_before > (64ull << 20));
+    // The freed garbage was released: the first RSS trim brought RSS under the mark.
+    bool released_below = false;
+    for (size_t i = 0; i < d.d.n_trims; i++)
+        if (d.d.trims[i].trigger == ST_TRIG_RSS && d.d.trims[i].rss_after < (64ull << 20)) released_below = true;
+    CHECK(released_below);
+    // Live memory above the mark: trims while it grew (at most one per RSS growth of an
+    // eighth of the mark), then, once RSS stays above the mark with live memory, no trim
+    // loop: none in 1.8 s more, where min-interval=300ms would otherwise allow 6.
+    CHECK(live.of(ST_TRIG_RSS) <= freed.of(ST_TRIG_RSS) + (192 / 8) + 2);
+    CHECK(counts(dir + "/live2.dump").of(ST_TRIG_RSS) == live.of(ST_TRIG_RSS));
+    (void)r;
+}
+
+TEST_CASE("every fires periodically and not more often than its period", "[trim][policy]")
+{
+    std::string dir = st::tempdir();
+    run_policy("every", dir, "every=200ms;min-interval=0", "200");   // runs ~2 s
+    TrimCounts c = counts(dir + "/end.dump");
+    CHECK(c.of(ST_TRIG_PERIODIC) >= 3);
+    CHECK(c.of(ST_TRIG_PERIODIC) <= 12);     // 2 s / 200 ms + start slack
+    CHECK(c.total == c.of(ST_TRIG_PERIODIC));
+
+    std::string dir2 = st::tempdir();
+    run_policy("every", dir2, "idle=1h", "200");
+    CHECK(counts(dir2 + "/end.dump").total == 0);
+}
+
+TEST_CASE("session-end fires after a session ends, not before", "[trim][policy]")
+{
+    std::string dir = st::tempdir();
+    run_policy("session", dir, "session-end", "300");
+    CHECK(counts(dir + "/open.dump").total == 0);
+    TrimCounts ended = counts(dir + "/ended.dump");
+    CHECK(ended.of(ST_TRIG_SESSION_END) == 1);
+    CHECK(ended.total == 1);
+}
+
+TEST_CASE("free-resident fires when freed memory stays resident, not for memory in use", "[trim][policy]")
+{
+    std::string dir = st::tempdir();
+    run_policy("free", dir, "free-resident>32M", "300");
+    TrimCounts inuse = counts(dir + "/inuse.dump"), freed = counts(dir + "/freed.dump"),
+               after = counts(dir + "/after.dump");
+    CHECK(inuse.of(ST_TRIG_FREE_RESIDENT) == 0);    // 128 MiB live, little free
+    CHECK(freed.of(ST_TRIG_FREE_RESIDENT) >= 1);    // 128 MiB freed into thread arenas
+    CHECK(after.of(ST_TRIG_FREE_RESIDENT) == freed.of(ST_TRIG_FREE_RESIDENT)); // released: quiet
+    st::Dump d(dir + "/freed.dump");
+    REQUIRE(d.ok);
+    uint64_t released = 0;
+    for (size_t i = 0; i < d.d.n_trims; i++) released += d.d.trims[i].released_bytes;
+    CHECK(released > (64ull << 20));
+}
+
+TEST_CASE("the API trim releases thread-arena tops that malloc_trim(0) keeps", "[trim][api]")
+{
+    std::string dir = st::tempdir();
+    st::Result r = st::run({st::prog("trim_policy"), "api", dir}, {{"SESSTRIM_TRIM", ""}});
+    INFO(r.out << r.err);
+    REQUIRE(r.status == 0);
+    unsigned long long before = 0, glibc = 0, api = 0;
+    long long released = 0;
+    auto at = r.out.find("api before_mib=");
+    REQUIRE(at != std::string::npos);
+    REQUIRE(sscanf(r.out.c_str() + at, "api before_mib=%llu after_malloc_trim_mib=%llu after_api_mib=%llu released=%lld",
+                   &before, &glibc, &api, &released) == 4);
+    // 96 MiB freed into four thread arenas' tops.
+    CHECK(before >= 64);
+    CHECK(api + 48 < glibc);                  // the top pass releases what glibc keeps
+    CHECK(released >= (long long)((glibc - api - 2) << 20));
+    st::Dump d(dir + "/api.dump");
+    REQUIRE(d.ok);
+    REQUIRE(d.d.n_trims == 1);
+    CHECK(d.d.trims[0].trigger == ST_TRIG_API);
+    CHECK(d.d.trims[0].arenas_trimmed >= 1);
+    uint64_t per_arena = 0;
+    for (size_t i = 0; i < d.d.n_trim_arenas; i++) {
+        CHECK(d.d.trim_arenas[i].seq == d.d.trims[0].seq);
+        per_arena += d.d.trim_arenas[i].released_bytes;
+    }
+    CHECK(per_arena == d.d.trims[0].released_bytes);
+    CHECK(st::contains(r.err, "trim #1 api: rss "));
+}
+
+TEST_CASE("the trimmer thread exists only with a policy, with every signal blocked", "[trim][thread]")
+{
+    st::Result none = run_policy("threads", st::tempdir(), "", "50");
+    auto t0 = threads_of(none.out);
+    REQUIRE(!t0.empty());
+    for (auto &t : t0) CHECK(t.first != "sesstrim-trim");
+
+    st::Result with = run_policy("threads", st::tempdir(), "idle=5s", "50");
+    int found = 0;
+    for (auto &t : threads_of(with.out)) {
+        if (t.first != "sesstrim-trim") continue;
+        found++;
+        for (int sig : {SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGCHLD, SIGPIPE, SIGHUP, SIGPROF})
+            CHECK((t.second >> (sig - 1) & 1) == 1);
+    }
+    CHECK(found == 1);
+
+    // Settings without a trigger: told so, and no thread.
+    st::Result settings = run_policy("threads", st::tempdir(), "min-interval=1s", "50");
+    CHECK(st::contains(settings.err, "names no trigger"));
+    for (auto &t : threads_of(settings.out)) CHECK(t.first != "sesstrim-trim");
+}
+
+TEST_CASE("bad policy text: one warning naming each bad token, the rest still applies", "[trim][grammar]")
+{
+    st::Result r = run_policy("threads", st::tempdir(), "idle=2x, bogus ,rss>abc;every=5s,free-resident=0,pad=-1", "50");
+    CHECK(count_lines_with(r.err, "'idle=2x'") == 1);
+    CHECK(count_lines_with(r.err, "'bogus'") == 1);
+    CHECK(count_lines_with(r.err, "'rss>abc'") == 1);
+    CHECK(count_lines_with(r.err, "'free-resident=0'") == 1);
+    CHECK(count_lines_with(r.err, "'pad=-1'") == 1);
+    CHECK(count_lines_with(r.err, "SESSTRIM_TRIM: ignoring") == 5);
+    CHECK(st::contains(r.err, "trim policy: every=5s;"));
+}
+
+TEST_CASE("the grammar: units, separators and spellings", "[trim][grammar]")
+{
+    st::Result r = run_policy("threads", st::tempdir(),
+                              " idle=1.5s , rss>512MiB ; every=2m,session_end,free-resident>=64k;"
+                              "min-interval=250ms,quiet=0,pad=8K,glibc=off,check=20ms", "50");
+    CHECK(count_lines_with(r.err, "SESSTRIM_TRIM: ignoring") == 0);
+    CHECK(st::contains(r.err, "trim policy: idle=1500ms,rss>512M,every=120s,session-end,free-resident>64K;"
+                              "min-interval=250ms,quiet=0s,check=20ms,pad=8K,glibc=off"));
+}
+
+TEST_CASE("fork: the child gets its own trimmer and both keep trimming", "[trim][fork]")
+{
+    std::string dir = st::tempdir();
+    st::Result r = run_policy("fork", dir, "every=100ms;min-interval=0", "200");
+    int trimmers = 0;
+    for (auto &t : threads_of(r.out)) if (t.first == "sesstrim-trim") trimmers++;
+    CHECK(trimmers == 1);                    // listed by the child
+    TrimCounts child = counts(dir + "/child.dump"), parent = counts(dir + "/parent.dump");
+    CHECK(child.of(ST_TRIG_PERIODIC) >= 3);
+    CHECK(parent.of(ST_TRIG_PERIODIC) >= 3);
+}
+
+TEST_CASE("SESSTRIM_ARENA_MAX and SESSTRIM_TRIM_THRESHOLD reach glibc", "[trim][mallopt]")
+{
+    auto api_run = [](std::map<std::string, std::string> env, unsigned long long &before, size_t &arenas) {
+        std::string dir = st::tempdir();
+        env["SESSTRIM_TRIM"] = "";
+        st::Result r = st::run({st::prog("trim_policy"), "api", dir}, env);
+        INFO(r.out << r.err);
+        REQUIRE(r.status == 0);
+        auto at = r.out.find("api before_mib=");
+        REQUIRE(at != std::string::npos);
+        REQUIRE(sscanf(r.out.c_str() + at, "api before_mib=%llu", &before) == 1);
+        st::Dump d(dir + "/api.dump");
+        REQUIRE(d.ok);
+        arenas = d.d.n_arenas;
+    };
+    unsigned long long before_default = 0, before_one = 0, before_thr = 0;
+    size_t arenas_default = 0, arenas_one = 0, arenas_thr = 0;
+    api_run({}, before_default, arenas_default);
+    api_run({{"SESSTRIM_ARENA_MAX", "1"}}, before_one, arenas_one);
+    api_run({{"SESSTRIM_TRIM_THRESHOLD", "131072"}}, before_thr, arenas_thr);
+    // Four threads allocating at once get arenas of their own by default, share one with 1.
+    CHECK(arenas_default >= 3);
+    CHECK(arenas_one == 1);
+    // A fixed 128 KiB trim threshold: glibc shrinks the tops itself as the garbage is freed.
+    CHECK(before_default >= 64);
+    CHECK(before_thr * 4 < before_default);
+}
+
+TEST_CASE("a foreign malloc: trims fall back to malloc_trim(0), said once", "[trim][foreign]")
+{
+    const std::string jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+    if (!st::file_exists(jemalloc)) { WARN("jemalloc not installed: not checked"); return; }
+    std::string dir = st::tempdir();
+    // The shim first, jemalloc next: the shim's next malloc is jemalloc's.
+    st::Result r = run_policy("every", dir, "every=100ms;min-interval=0", "100",
+                              {{"LD_PRELOAD", st::lib() + ":" + jemalloc}});
+    CHECK(count_lines_with(r.err, "fall back to malloc_trim(0)") == 1);
+    TrimCounts c = counts(dir + "/end.dump");
+    CHECK(c.of(ST_TRIG_PERIODIC) >= 3);
+    st::Dump d(dir + "/end.dump");
+    REQUIRE(d.ok);
+    for (size_t i = 0; i < d.d.n_trims; i++) CHECK(d.d.trims[i].arenas_trimmed == 0);
+}
