@@ -357,7 +357,8 @@ static void trims_arr(struct jw *w, const struct st_dump *d)
         for (size_t k = lower_bound(by_seq, n_keyed, t->seq); k < n_keyed && by_seq[k].key == t->seq; k++) {
             const struct st_rec_trim_arena *ta = &d->trim_arenas[by_seq[k].index];
             jw_object(w, NULL);
-            jw_u64(w, "arena", ta->arena_id);
+            if (ta->arena_id == ST_TRIM_ARENA_GLIBC_PASS) jw_string(w, "arena", "malloc_trim");
+            else jw_u64(w, "arena", ta->arena_id);
             jw_u64(w, "released_bytes", ta->released_bytes);
             jw_u64(w, "duration_ns", ta->duration_ns);
             jw_end_object(w);

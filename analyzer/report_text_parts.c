@@ -408,14 +408,22 @@ void text_trims(FILE *o, const struct st_dump *d, const struct st_report_opts *o
         fprintf(o, "\nTrims: none\n");
         return;
     }
-    uint64_t released = 0, dur = 0;
+    uint64_t released = 0, dur = 0, glibc = 0;
+    uint32_t last_seq = 0;
     for (size_t i = 0; i < d->n_trims; i++) {
         released += d->trims[i].released_bytes;
         dur += d->trims[i].duration_ns;
+        if (d->trims[i].seq > last_seq) last_seq = d->trims[i].seq;
     }
-    fprintf(o, "\nTrims: %zu, released %s in total, %.1f ms spent\n", d->n_trims, B(released), (double)dur / 1e6);
-    fprintf(o, "  %6s %9s %-13s %12s %12s %12s %10s %8s\n", "seq", "at (s)", "trigger", "rss before", "rss after",
-            "released", "ms", "arenas");
+    for (size_t i = 0; i < d->n_trim_arenas; i++)
+        if (d->trim_arenas[i].arena_id == ST_TRIM_ARENA_GLIBC_PASS) glibc += d->trim_arenas[i].released_bytes;
+    /* The shim keeps the latest trims only: the highest seq is how many ran. */
+    fprintf(o, "\nTrims: %u", last_seq > d->n_trims ? last_seq : (uint32_t)d->n_trims);
+    if (last_seq > d->n_trims) fprintf(o, " (the latest %zu kept)", d->n_trims);
+    fprintf(o, ", released %s in total (malloc_trim(0) pass %s, thread-arena top chunks %s), %.1f ms spent\n",
+            B(released), B(glibc), B(released > glibc ? released - glibc : 0), (double)dur / 1e6);
+    fprintf(o, "  %6s %9s %-13s %12s %12s %12s %12s %10s %8s\n", "seq", "at (s)", "trigger", "rss before", "rss after",
+            "released", "by tops", "ms", "arenas");
     size_t limit = (size_t)opt->top_n, first = d->n_trims > limit ? d->n_trims - limit : 0;
     if (first) fprintf(o, "  ... %zu earlier trims\n", first);
     for (size_t i = first; i < d->n_trims; i++) {
@@ -424,8 +432,13 @@ void text_trims(FILE *o, const struct st_dump *d, const struct st_report_opts *o
                         ? (double)(t->time_ns - d->process.start_ns) / 1e9 : 0.0;
         char arenas[32];
         snprintf(arenas, sizeof arenas, "%u/%u", t->arenas_trimmed, t->arenas_trimmed + t->arenas_skipped);
-        fprintf(o, "  %6u %9.2f %-13s %12s %12s %12s %10.2f %8s\n", t->seq, at, trigger_name(t->trigger),
-                B(t->rss_before), B(t->rss_after), B(t->released_bytes), (double)t->duration_ns / 1e6, arenas);
+        uint64_t tops = 0;
+        for (size_t k = 0; k < d->n_trim_arenas; k++)
+            if (d->trim_arenas[k].seq == t->seq && d->trim_arenas[k].arena_id != ST_TRIM_ARENA_GLIBC_PASS)
+                tops += d->trim_arenas[k].released_bytes;
+        fprintf(o, "  %6u %9.2f %-13s %12s %12s %12s %12s %10.2f %8s\n", t->seq, at, trigger_name(t->trigger),
+                B(t->rss_before), B(t->rss_after), B(t->released_bytes), B(tops), (double)t->duration_ns / 1e6,
+                arenas);
     }
 }
 

@@ -223,6 +223,10 @@ struct st_rec_trim {
     uint32_t arenas_trimmed, arenas_skipped;
 };
 
+/* st_rec_trim_arena.arena_id of the row for glibc's own malloc_trim(0) pass, measured for
+ * all arenas at once; the other rows are the top-chunk releases, one per thread arena. */
+#define ST_TRIM_ARENA_GLIBC_PASS 0xFFFFFFFFu
+
 struct st_rec_trim_arena {
     uint32_t seq, arena_id;
     uint64_t released_bytes, duration_ns;

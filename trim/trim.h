@@ -44,7 +44,7 @@ bool trim_parse_duration(const char *s, size_t n, uint64_t *out_ns);
 /* ---------------------------------------------------------------- arena_trim.c */
 /* The pseudo arena id under which the glibc malloc_trim(0) pass is recorded: glibc walks
  * every arena itself, so its release is measured as a whole (RSS delta). */
-#define TRIM_ARENA_GLIBC_PASS UINT32_MAX
+#define TRIM_ARENA_GLIBC_PASS ST_TRIM_ARENA_GLIBC_PASS
 
 struct trim_arena_result {
     uint32_t arena_id;
@@ -93,7 +93,6 @@ void trim_records_unlock(void);
 void trim_records_reset_lock(void);
 
 /* Optional core hook (weak: absent until the core provides it). */
-void timeline_event(uint32_t event, uint64_t arg) __attribute__((weak, visibility("hidden")));
 
 const char *trim_trigger_name(int trigger);
 

@@ -109,7 +109,7 @@ long long trim_run_locked(int trigger, const bool *busy)
            rec.seq, trim_trigger_name(trigger), MIB_ARGS(rss_before), MIB_ARGS(rss_after),
            MIB_ARGS(released), MIB_ARGS(glibc_res.released_bytes), MIB_ARGS(pass.released_bytes),
            pass.trimmed, pass.skipped, (unsigned long long)(rec.duration_ns / 1000));
-    if (timeline_event) timeline_event(ST_EV_TRIM, rec.seq);
+    timeline_event(ST_EV_TRIM, rec.seq);
     return (long long)released;
 }
 

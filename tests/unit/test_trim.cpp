@@ -167,6 +167,23 @@ TEST_CASE("the API trim releases thread-arena tops that malloc_trim(0) keeps", "
     }
     CHECK(per_arena == d.d.trims[0].released_bytes);
     CHECK(st::contains(r.err, "trim #1 api: rss "));
+
+    // The report splits the release into glibc's pass and the top chunks, from those rows.
+    uint64_t tops = 0;
+    for (size_t i = 0; i < d.d.n_trim_arenas; i++)
+        if (d.d.trim_arenas[i].arena_id != ST_TRIM_ARENA_GLIBC_PASS) tops += d.d.trim_arenas[i].released_bytes;
+    CHECK(tops > 0);
+    auto text = st::run({st::build() + "/sesstrim-report", dir + "/api.dump"}, {}, false);
+    REQUIRE(text.status == 0);
+    auto json = st::run({st::build() + "/sesstrim-report", "--json", dir + "/api.dump"}, {}, false);
+    REQUIRE(json.status == 0);
+    CHECK(st::contains(json.out, "\"arena\": \"malloc_trim\""));
+    CHECK(st::contains(text.out, "thread-arena top chunks "));
+    // the per-trim "by tops" column carries the same sum, in the report's own units
+    char fmt[64];
+    snprintf(fmt, sizeof fmt, "%.1f MiB", (double)tops / 1048576.0);
+    INFO(text.out);
+    CHECK(st::contains(text.out, std::string("thread-arena top chunks ") + fmt));
 }
 
 TEST_CASE("the trimmer thread exists only with a policy, with every signal blocked", "[trim][thread]")
