@@ -107,23 +107,23 @@ $(BUILD)/bench/%: bench/%.c
 check-build: all $(READERLIB) $(TEST_BIN) $(PROG_BIN) $(PROG_LIB) $(SAMPLE_BIN) $(BENCH_BIN)
 
 test: deps
-	@$(MAKE) --no-print-directory check-build
+	@$(MAKE) -s --no-print-directory check-build
 	@tests/run.sh
 
 demo: deps
-	@$(MAKE) --no-print-directory all $(SAMPLE_BIN)
+	@$(MAKE) -s --no-print-directory all $(SAMPLE_BIN)
 	@scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all $(SAMPLE_BIN) $(BENCH_BIN) $(PROG_BIN)
+	@$(MAKE) -s --no-print-directory all $(SAMPLE_BIN) $(BENCH_BIN) $(PROG_BIN)
 	@bench/run.sh
 
 stress: deps
-	@$(MAKE) --no-print-directory all $(PROG_BIN)
+	@$(MAKE) -s --no-print-directory all $(PROG_BIN)
 	@tests/stress.sh
 
 fuzz:
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s --no-print-directory all
 	@tests/fuzz/run.sh
 
 install: all

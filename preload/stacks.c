@@ -197,11 +197,30 @@ uint32_t stacks_count(void) { return __atomic_load_n(&nsites, __ATOMIC_ACQUIRE);
 /* ---------------------------------------------------------------- capture */
 static inline bool in_shim_text(uintptr_t ip) { return ip >= shim_text_start && ip < shim_text_end; }
 
+/* A plain unw_step walk: slower than unw_backtrace, but it keeps no per-thread trace
+ * cache (unw_backtrace's hash table, measured at ~4 MiB resident in a 16-thread pool).
+ * Sampling unwinds rarely, so it walks; `all` unwinds every allocation and takes the
+ * cached path. */
+static int unwind_by_steps(void **raw)
+{
+    unw_context_t uc;
+    unw_cursor_t cursor;
+    if (unw_getcontext(&uc) != 0 || unw_init_local(&cursor, &uc) != 0) return 0;
+    int n = 0;
+    do {
+        unw_word_t ip;
+        if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || ip == 0) break;
+        raw[n++] = (void *)(uintptr_t)ip;
+    } while (n < UNWIND_DEPTH && unw_step(&cursor) > 0);
+    return n;
+}
+
 static int unwind(void **raw)
 {
     __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
     int n = 0;
-    if (!__atomic_load_n(&fork_pending, __ATOMIC_SEQ_CST)) n = unw_backtrace(raw, UNWIND_DEPTH);
+    if (!__atomic_load_n(&fork_pending, __ATOMIC_SEQ_CST))
+        n = st_opt.stacks_mode == ST_STACKS_ALL ? unw_backtrace(raw, UNWIND_DEPTH) : unwind_by_steps(raw);
     __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
     return n > 0 ? n : 0;
 }
@@ -292,6 +311,9 @@ void stacks_init(void)
         st_opt.stacks_mode = ST_STACKS_OFF;
         return;
     }
+    /* Sampled walks use unw_step: a per-thread DWARF cache spares them the global cache's
+     * lock. */
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     /* libunwind allocates and opens its caches on first use: do that here, not in a hook. */
     void *raw[UNWIND_DEPTH];
     if (unwind(raw) == 0) {

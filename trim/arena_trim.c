@@ -1,12 +1,10 @@
 /* arena_trim.c: the part malloc_trim(0) misses: madvise the resident pages of each arena's
  * top chunk under glibc's own arena lock, and measure free-but-resident bytes. */
-#include <errno.h>
-#include <linux/futex.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "trim.h"
+#include "arena_stats.h"
 
 /* glibc 2.36 chunk layout: prev_size@0, size@8, fd@16, bk@24 (malloc.c, malloc_chunk). */
 #define CHUNK_SIZE_OFF 8
@@ -23,51 +21,9 @@ static uint64_t page_size(void)
     return ps;
 }
 
-/* ---- glibc's low-level lock (nptl/lowlevellock.c): 0 free, 1 locked, 2 locked with
- * waiters. The unlock must wake a waiter when it finds 2, whoever set it. */
-static bool glibc_trylock(int *m)
-{
-    int expected = 0;
-    return __atomic_compare_exchange_n(m, &expected, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
-}
-
-static void glibc_lock(int *m)
-{
-    if (glibc_trylock(m)) return;
-    if (__atomic_load_n(m, __ATOMIC_RELAXED) == 2)
-        goto wait;
-    while (__atomic_exchange_n(m, 2, __ATOMIC_ACQUIRE) != 0) {
-    wait:
-        syscall(SYS_futex, m, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
-    }
-}
-
-static void glibc_unlock(int *m)
-{
-    if (__atomic_exchange_n(m, 0, __ATOMIC_RELEASE) > 1)
-        syscall(SYS_futex, m, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
-
 static uintptr_t load_word(uintptr_t addr)
 {
     return __atomic_load_n((const uintptr_t *)addr, __ATOMIC_RELAXED);
-}
-
-/* ---- residency */
-static unsigned char mincore_vec[4096];   /* guarded by the trim lock */
-
-uint64_t trim_resident_bytes(uintptr_t start, uintptr_t end)
-{
-    uint64_t ps = page_size(), total = 0;
-    while (start < end) {
-        uint64_t pages = (end - start) / ps;
-        if (pages > sizeof mincore_vec) pages = sizeof mincore_vec;
-        if (mincore((void *)start, pages * ps, mincore_vec) != 0)
-            return total;           /* unmapped under us: count nothing more */
-        for (uint64_t i = 0; i < pages; i++) total += (mincore_vec[i] & 1) ? ps : 0;
-        start += pages * ps;
-    }
-    return total;
 }
 
 /* ---- the top chunk */
@@ -98,7 +54,6 @@ static bool top_range_locked(const struct st_arena *a, uint64_t pad, struct top_
 static void trim_one_top(const struct st_arena *a, struct trim_pass *pass,
                          struct trim_arena_result *res, bool *skipped)
 {
-    int *mutex = (int *)a->state;
     uintptr_t upper = UINTPTR_MAX;
     uint64_t t0 = st_now_ns();
     bool first = true;
@@ -106,14 +61,14 @@ static void trim_one_top(const struct st_arena *a, struct trim_pass *pass,
     res->arena_id = a->id;
     res->released_bytes = 0;
     for (;;) {
-        if (pass->wait_for_lock) glibc_lock(mutex);
-        else if (__atomic_load_n(mutex, __ATOMIC_RELAXED) != 0 || !glibc_trylock(mutex)) {
+        if (pass->wait_for_lock) arena_lock(a->state);
+        else if (__atomic_load_n((int *)a->state, __ATOMIC_RELAXED) != 0 || !arena_trylock(a->state)) {
             if (first) *skipped = true;     /* held right now: leave it to its owner */
             break;
         }
         struct top_range r;
         if (!top_range_locked(a, pass->pad, &r)) {
-            glibc_unlock(mutex);
+            arena_unlock(a->state);
             static bool warned;
             if (!__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED))
                 st_log("trim: arena %u top chunk does not match glibc's layout; left alone", a->id);
@@ -122,15 +77,15 @@ static void trim_one_top(const struct st_arena *a, struct trim_pass *pass,
         }
         first = false;
         if (r.end > upper) r.end = upper;
-        if (r.end <= r.start) { glibc_unlock(mutex); break; }
+        if (r.end <= r.start) { arena_unlock(a->state); break; }
         uintptr_t lo = r.end - r.start > SLICE_BYTES ? r.end - SLICE_BYTES : r.start;
-        uint64_t before = trim_resident_bytes(lo, r.end);
+        uint64_t before = resident_bytes(lo, r.end);
         if (before) {
             madvise((void *)lo, r.end - lo, MADV_DONTNEED);
-            uint64_t after = trim_resident_bytes(lo, r.end);
+            uint64_t after = resident_bytes(lo, r.end);
             res->released_bytes += before > after ? before - after : 0;
         }
-        glibc_unlock(mutex);
+        arena_unlock(a->state);
         upper = lo;
         if (lo == r.start) break;
     }
@@ -186,7 +141,7 @@ static uint64_t bins_resident_locked(const struct st_arena *a)
             uintptr_t size = load_word(p + CHUNK_SIZE_OFF) & ~(uintptr_t)CHUNK_FLAGS;
             uintptr_t lo = (p + CHUNK_MIN_FREE_HDR + ps - 1) & ~(uintptr_t)(ps - 1);
             uintptr_t hi = (p + size) & ~(uintptr_t)(ps - 1);
-            if (hi > lo) total += trim_resident_bytes(lo, hi);
+            if (hi > lo) total += resident_bytes(lo, hi);
         }
     }
     return total;
@@ -199,12 +154,11 @@ uint64_t arena_free_resident(void)
     for (uint32_t id = 0; id < n; id++) {
         const struct st_arena *a = arena_get(id);
         if (!a || !a->state) continue;
-        int *mutex = (int *)a->state;
-        if (__atomic_load_n(mutex, __ATOMIC_RELAXED) != 0 || !glibc_trylock(mutex)) continue;
+        if (__atomic_load_n((int *)a->state, __ATOMIC_RELAXED) != 0 || !arena_trylock(a->state)) continue;
         struct top_range r;
-        if (top_range_locked(a, 0, &r) && r.end > r.start) total += trim_resident_bytes(r.start, r.end);
+        if (top_range_locked(a, 0, &r) && r.end > r.start) total += resident_bytes(r.start, r.end);
         total += bins_resident_locked(a);
-        glibc_unlock(mutex);
+        arena_unlock(a->state);
     }
     return total;
 }

@@ -73,7 +73,6 @@ void arena_trim_tops(struct trim_pass *pass);
  * lock; arenas whose lock is held right now are not counted. Caller holds the trim lock. */
 uint64_t arena_free_resident(void);
 /* Resident bytes in [start, end) (page aligned). */
-uint64_t trim_resident_bytes(uintptr_t start, uintptr_t end);
 
 /* ---------------------------------------------------------------- trimmer.c */
 /* The one trim routine: every trigger ends up here. `busy` may be NULL. Caller holds
