@@ -1,6 +1,5 @@
 /* dump_records.c: the process, arena and thread records of a dump, from one walk over the
  * live table plus glibc's arena state and the thread registry. */
-#include <fcntl.h>
 #include <gnu/libc-version.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -47,19 +46,6 @@ void dump_walk_release(struct dump_walk *w)
     if (w->sites) meta_unmap(w->sites, w->nsites * sizeof(struct site_agg));
 }
 
-/* Read a small /proc file into buf; returns bytes read (0 on failure). */
-static size_t read_proc(const char *path, char *buf, size_t len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    size_t have = 0;
-    ssize_t n;
-    while (have < len - 1 && (n = read(fd, buf + have, len - 1 - have)) > 0) have += (size_t)n;
-    close(fd);
-    buf[have] = 0;
-    return have;
-}
-
 static uint64_t status_kb(const char *status, const char *key)
 {
     const char *p = strstr(status, key);
@@ -78,7 +64,7 @@ void dump_process_record(struct st_dump_writer *w, int reason, const struct dump
     p.time_ns = st_realtime_ns();
     p.start_ns = st_start_realtime_ns;
     char status[4096];
-    if (read_proc("/proc/self/status", status, sizeof status)) {
+    if (st_read_small_file("/proc/self/status", status, sizeof status)) {
         p.rss_bytes = status_kb(status, "VmRSS:");
         p.rss_anon_bytes = status_kb(status, "RssAnon:");
         p.rss_file_bytes = status_kb(status, "RssFile:");
@@ -105,7 +91,7 @@ void dump_process_record(struct st_dump_writer *w, int reason, const struct dump
     strncpy(p.glibc_version, gnu_get_libc_version(), sizeof p.glibc_version - 1);
     ssize_t n = readlink("/proc/self/exe", p.exe, sizeof p.exe - 1);
     if (n < 0) p.exe[0] = 0;
-    size_t len = read_proc("/proc/self/cmdline", p.cmdline, sizeof p.cmdline);
+    size_t len = st_read_small_file("/proc/self/cmdline", p.cmdline, sizeof p.cmdline);
     for (size_t i = 0; i + 1 < len; i++) if (!p.cmdline[i]) p.cmdline[i] = ' ';
     dump_put(w, ST_REC_PROCESS, &p, sizeof p, NULL, 0);
 }
@@ -181,7 +167,7 @@ static void thread_name(struct st_thread *t, char *out)
     }
     char path[64], buf[32];
     snprintf(path, sizeof path, "/proc/self/task/%u/comm", t->tid);
-    size_t n = read_proc(path, buf, sizeof buf);
+    size_t n = st_read_small_file(path, buf, sizeof buf);
     if (n && buf[n - 1] == '\n') buf[--n] = 0;
     if (!n) { memcpy(out, t->name, 16); out[15] = 0; return; }
     size_t k = n < 15 ? n : 15;

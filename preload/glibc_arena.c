@@ -1,7 +1,6 @@
 /* glibc_arena.c: which glibc arena served a pointer, the registry of arenas seen, and
  * glibc's arena lock. The only file that knows glibc's heap layout (see shim.h offsets). */
 #include <errno.h>
-#include <fcntl.h>
 #include <gnu/libc-version.h>
 #include <linux/futex.h>
 #include <stdlib.h>
@@ -41,12 +40,7 @@ static void arena_logic_off(const char *why)
 static uint64_t read_hugepage_size(void)
 {
     char buf[4096];
-    int fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    buf[n] = 0;
+    if (!st_read_small_file("/proc/meminfo", buf, sizeof buf)) return 0;
     char *p = strstr(buf, "Hugepagesize:");
     return p ? strtoull(p + 13, NULL, 10) * 1024 : 0;
 }

@@ -59,6 +59,18 @@ static uint64_t clock_ns(clockid_t id)
 uint64_t st_now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 uint64_t st_realtime_ns(void) { return clock_ns(CLOCK_REALTIME); }
 
+size_t st_read_small_file(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    size_t have = 0;
+    ssize_t n;
+    while (have < len - 1 && (n = read(fd, buf + have, len - 1 - have)) > 0) have += (size_t)n;
+    close(fd);
+    buf[have] = 0;
+    return have;
+}
+
 bool st_expand_path(const char *pattern, char *out, size_t outlen)
 {
     size_t o = 0;

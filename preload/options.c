@@ -60,20 +60,16 @@ static bool parse_u64_suffixed(const char *s, uint64_t *out, const char *const *
     return true;
 }
 
-bool st_parse_bytes(const char *s, uint64_t *out)
-{
-    static const char *const suf[] = {"", "b", "k", "kb", "kib", "m", "mb", "mib", "g", "gb", "gib"};
-    static const uint64_t mul[] = {1, 1, 1ull << 10, 1ull << 10, 1ull << 10, 1ull << 20, 1ull << 20,
-                                   1ull << 20, 1ull << 30, 1ull << 30, 1ull << 30};
-    return parse_u64_suffixed(s, out, suf, mul, sizeof mul / sizeof mul[0]);
-}
+static bool parse_bytes(const char *s, uint64_t *out) { return st_parse_size(s, strlen(s), out); }
 
-/* Durations in milliseconds; a bare number means milliseconds. */
-bool st_parse_millis(const char *s, uint64_t *out)
+/* Option intervals are kept in milliseconds: a non-zero value below 1 ms is refused. */
+static bool parse_millis(const char *s, uint64_t *out)
 {
-    static const char *const suf[] = {"", "ms", "s", "m", "h"};
-    static const uint64_t mul[] = {1, 1, 1000, 60000, 3600000};
-    return parse_u64_suffixed(s, out, suf, mul, sizeof mul / sizeof mul[0]);
+    uint64_t ns;
+    if (!st_parse_duration_ns(s, strlen(s), &ns)) return false;
+    if (ns && ns < 1000000) return false;
+    *out = ns / 1000000;
+    return true;
 }
 
 static bool parse_signal(const char *s, int *out)
@@ -129,7 +125,7 @@ static bool apply(size_t i, const char *value)
     case 2:
         if (!strcmp(value, "off")) { o->stacks_mode = ST_STACKS_OFF; return true; }
         if (!strcmp(value, "all")) { o->stacks_mode = ST_STACKS_ALL; return true; }
-        if (!strncmp(value, "sample=", 7) && st_parse_bytes(value + 7, &u) && u > 0) {
+        if (!strncmp(value, "sample=", 7) && parse_bytes(value + 7, &u) && u > 0) {
             o->stacks_mode = ST_STACKS_SAMPLE;
             o->stack_sample_bytes = u;
             return true;
@@ -142,14 +138,14 @@ static bool apply(size_t i, const char *value)
         return true;
     case 5:
         if (!strcmp(value, "-1")) { o->trim_threshold = -1; return true; }
-        if (!st_parse_bytes(value, &u) || u > (uint64_t)INT32_MAX) return false;
+        if (!parse_bytes(value, &u) || u > (uint64_t)INT32_MAX) return false;
         o->trim_threshold = (long)u;
         return true;
     case 6: return parse_signal(value, &o->dump_signal);
-    case 7: return st_parse_millis(value, &o->dump_interval_ms);
-    case 8: return st_parse_millis(value, &o->timeline_interval_ms);
+    case 7: return parse_millis(value, &o->dump_interval_ms);
+    case 8: return parse_millis(value, &o->timeline_interval_ms);
     case 9: return parse_bool(value, &o->dump_on_session_end);
-    case 10: return st_parse_bytes(value, &o->session_leftover_log);
+    case 10: return parse_bytes(value, &o->session_leftover_log);
     case 11: return parse_bool(value, &o->session_inherit);
     case 12:
         if (!parse_u64_suffixed(value, &u, NULL, NULL, 0) || u > 10000000) return false;

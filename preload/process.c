@@ -1,7 +1,6 @@
 /* process.c: the shim's life cycle: the constructor that wires every part, the exit dump,
  * fork handling (the child keeps working and dumps under its own pid) and RSS. */
 #include <dlfcn.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +17,7 @@ uint32_t st_process_flags;
 uint64_t proc_rss_bytes(void)
 {
     char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    buf[n] = 0;
+    if (!st_read_small_file("/proc/self/statm", buf, sizeof buf)) return 0;
     char *p = strchr(buf, ' ');
     return p ? strtoull(p + 1, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }

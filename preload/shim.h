@@ -44,9 +44,12 @@ extern struct st_options st_opt;
 void options_parse(void);
 /* Print the options table (name, default, meaning) to fd: `sesstrim-report --options`. */
 void options_describe(int fd);
-/* Shared value parsers (also for trim policies): "64M", "512KiB"; "2s", "300ms" (bare = ms). */
-bool st_parse_bytes(const char *s, uint64_t *out);
-bool st_parse_millis(const char *s, uint64_t *out);
+/* units.c: the value parsers shared by options and trim policies. Sizes: a number (decimals
+ * allowed) with b, k/kb/kib, m.., g.., t.. (powers of 1024), bare = bytes. Durations: ns, us,
+ * ms, s, m/min, h, bare = seconds. n is the text's length; false if malformed. */
+bool st_parse_size(const char *s, size_t n, uint64_t *out);
+bool st_parse_duration_ns(const char *s, size_t n, uint64_t *out_ns);
+bool st_ieq_n(const char *a, size_t n, const char *lower); /* ASCII case-insensitive */
 
 /* ---------------------------------------------------------------- log.c */
 /* One line per call, written with write(2) from a stack buffer: safe anywhere but in a
@@ -55,6 +58,9 @@ void st_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void st_log_reopen(void);         /* after options_parse, and in a fork child */
 uint64_t st_now_ns(void);         /* CLOCK_MONOTONIC */
 uint64_t st_realtime_ns(void);
+/* Read a small file (a /proc entry) into buf, NUL-terminated. Returns bytes read, 0 on
+ * failure. No allocation. */
+size_t st_read_small_file(const char *path, char *buf, size_t len);
 /* Format with %p (pid) and %t (unix time) expanded. Returns false if it does not fit. */
 bool st_expand_path(const char *pattern, char *out, size_t outlen);
 

@@ -38,8 +38,6 @@ uint64_t trim_policy_tick_ns(const struct trim_policy *p);
 /* "idle=2s,rss>512M" style summary for the start-up log line. */
 void trim_policy_describe(const struct trim_policy *p, char *buf, size_t len);
 /* Exposed for the unit tests' reasoning and reuse: "64M" -> bytes, "300us" -> ns. */
-bool trim_parse_size(const char *s, size_t n, uint64_t *out);
-bool trim_parse_duration(const char *s, size_t n, uint64_t *out_ns);
 
 /* ---------------------------------------------------------------- arena_trim.c */
 /* The pseudo arena id under which the glibc malloc_trim(0) pass is recorded: glibc walks

@@ -41,9 +41,10 @@ done
 [ $n -ge 1 ] || fail "no periodic dump written in 2 s with SESSTRIM_DUMP_INTERVAL=300ms"
 echo "ok periodic dumps: $n distinct files (one per second of %t)"
 
-# 3. the timeline: about one sample per interval, in time order, RSS and live bytes set
+# 3. the timeline: about one sample per interval (0.05: a bare number is seconds), in time
+#    order, RSS and live bytes set
 rm -f "$W/stop"
-LD_PRELOAD=$LIB SESSTRIM_DUMP="$W/tl.bin" SESSTRIM_TIMELINE_INTERVAL=50ms "$PROG" 2000000 "$W/stop" >/dev/null 2>&1 &
+LD_PRELOAD=$LIB SESSTRIM_DUMP="$W/tl.bin" SESSTRIM_TIMELINE_INTERVAL=0.05 "$PROG" 2000000 "$W/stop" >/dev/null 2>&1 &
 pid=$!
 sleep 1.5; touch "$W/stop"; wait $pid
 "$REPORT" --json "$W/tl.bin" | python3 -c '

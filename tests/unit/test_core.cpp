@@ -198,13 +198,14 @@ TEST_CASE("malformed options get one warning line each and the default")
     auto dir = tempdir();
     auto r = run({prog("core_xfree"), d(dir, "x.bin"), "100", "10"},
                  {{"SESSTRIM_STACKS", "banana"}, {"SESSTRIM_DUMP_INTERVAL", "fast"}, {"SESSTRIM_ARENA_MAX", "-3"},
-                  {"SESSTRIM_DUMP_SIGNAL", "KILL"}});
+                  {"SESSTRIM_DUMP_SIGNAL", "KILL"}, {"SESSTRIM_TIMELINE_INTERVAL", "500us"}});
     INFO(r.err);
     REQUIRE(r.status == 0);
     CHECK(count_lines_with(r.err, "SESSTRIM_STACKS=banana") == 1);
     CHECK(count_lines_with(r.err, "SESSTRIM_DUMP_INTERVAL=fast") == 1);
     CHECK(count_lines_with(r.err, "SESSTRIM_ARENA_MAX=-3") == 1);
     CHECK(count_lines_with(r.err, "SESSTRIM_DUMP_SIGNAL=KILL") == 1);
+    CHECK(count_lines_with(r.err, "SESSTRIM_TIMELINE_INTERVAL=500us") == 1);  // below 1 ms
     Dump dump(d(dir, "x.bin"));
     REQUIRE(dump.ok);
     CHECK(dump.d.process.stack_sample_bytes == 512 * 1024);  // the default
