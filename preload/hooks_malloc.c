@@ -75,7 +75,12 @@ void hooks_malloc_resolve(void)
     if (!r.memalign) r.memalign = __libc_memalign;
     if (!r.valloc) r.valloc = __libc_valloc;
     if (!r.pvalloc) r.pvalloc = __libc_pvalloc;
-    st_foreign_malloc = r.malloc != __libc_malloc;
+    /* Compare objects, not addresses: tcmalloc exports its own __libc_malloc, so a reference
+     * to __libc_malloc can bind to tcmalloc. Only glibc defines gnu_get_libc_version. */
+    Dl_info next_info, libc_info;
+    void *libc_marker = dlsym(RTLD_DEFAULT, "gnu_get_libc_version");
+    st_foreign_malloc = !(libc_marker && dladdr((void *)r.malloc, &next_info) &&
+                          dladdr(libc_marker, &libc_info) && next_info.dli_fbase == libc_info.dli_fbase);
     st_real = r;
     st_in_shim--;
     __atomic_store_n(&resolve_state, 2, __ATOMIC_RELEASE);
