@@ -327,3 +327,14 @@ TEST_CASE("SESSTRIM_LOG sends lines to a file or nowhere; %p and %t expand in pa
     REQUIRE(quiet.status == 0);
     CHECK(quiet.err.empty());
 }
+
+TEST_CASE("edge cases of the malloc API behave exactly as without the shim")
+{
+    auto plain = run({prog("core_edges")}, {}, false);
+    auto shim = run({prog("core_edges")}, {{"SESSTRIM_LOG", "off"}});
+    REQUIRE(plain.status == 0);
+    INFO(shim.err);
+    CHECK(shim.status == 0);
+    CHECK(shim.out == plain.out);
+    CHECK(count_lines_with(plain.out, "\n") == count_lines_with(shim.out, "\n"));
+}
