@@ -197,10 +197,18 @@ uint32_t stacks_count(void) { return __atomic_load_n(&nsites, __ATOMIC_ACQUIRE);
 /* ---------------------------------------------------------------- capture */
 static inline bool in_shim_text(uintptr_t ip) { return ip >= shim_text_start && ip < shim_text_end; }
 
-/* A plain unw_step walk: slower than unw_backtrace, but it keeps no per-thread trace
- * cache (unw_backtrace's hash table, measured at ~4 MiB resident in a 16-thread pool).
- * Sampling unwinds rarely, so it walks; `all` unwinds every allocation and takes the
- * cached path. */
+/* Two ways to unwind, both from libunwind. unw_backtrace is fast but builds a trace cache
+ * per calling thread (256 KiB, all touched at creation: ~4.5 MiB resident at idle in a
+ * 16-thread pool, the very memory this tool exists to return). A plain unw_step walk keeps
+ * no such cache but pays a signal-mask syscall per frame in Debian's libunwind. So the
+ * threads that sample often (hot allocators, where speed matters) get the fast path, at most
+ * FAST_THREADS of them: stacks never cost more than about 1 MiB of unwinder cache. */
+#define FAST_THREADS 4
+#define FAST_AFTER_SAMPLES 64
+static uint32_t fast_threads;
+static ST_TLS uint32_t thread_samples;
+static ST_TLS bool thread_fast;
+
 static int unwind_by_steps(void **raw)
 {
     unw_context_t uc;
@@ -215,12 +223,23 @@ static int unwind_by_steps(void **raw)
     return n;
 }
 
+static bool use_fast_path(void)
+{
+    if (thread_fast || st_opt.stacks_mode == ST_STACKS_ALL) return true;
+    if (++thread_samples < FAST_AFTER_SAMPLES) return false;
+    uint32_t n = __atomic_load_n(&fast_threads, __ATOMIC_RELAXED);
+    while (n < FAST_THREADS)
+        if (__atomic_compare_exchange_n(&fast_threads, &n, n + 1, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            return thread_fast = true;
+    return false;
+}
+
 static int unwind(void **raw)
 {
     __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
     int n = 0;
     if (!__atomic_load_n(&fork_pending, __ATOMIC_SEQ_CST))
-        n = st_opt.stacks_mode == ST_STACKS_ALL ? unw_backtrace(raw, UNWIND_DEPTH) : unwind_by_steps(raw);
+        n = use_fast_path() ? unw_backtrace(raw, UNWIND_DEPTH) : unwind_by_steps(raw);
     __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
     return n > 0 ? n : 0;
 }
@@ -311,8 +330,8 @@ void stacks_init(void)
         st_opt.stacks_mode = ST_STACKS_OFF;
         return;
     }
-    /* Sampled walks use unw_step: a per-thread DWARF cache spares them the global cache's
-     * lock. */
+    /* Step walks use a per-thread DWARF cache where libunwind was built with one (it then
+     * needs no lock); otherwise libunwind falls back to its global cache. */
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     /* libunwind allocates and opens its caches on first use: do that here, not in a hook. */
     void *raw[UNWIND_DEPTH];
