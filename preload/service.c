@@ -24,14 +24,19 @@ int shim_thread_create(void *(*fn)(void *), void *arg)
     pthread_create_fn real = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
     st_in_shim--;
     if (!real) return -1;
+    /* Block every signal before creating it, so it is born with them blocked: a host's
+     * handler never runs on a shim thread, and a trim or dump is never interrupted. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 << 10);   /* they keep big buffers static */
     pthread_t th;
+    st_in_shim++;
     int rc = real(&th, &attr, fn, arg);
+    st_in_shim--;
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;

@@ -1,11 +1,9 @@
 /* trimmer.c: the trim entry points the core calls (init, trim_now, session end, fork) and
  * the shim's own trimmer thread that evaluates the SESSTRIM_TRIM policies. */
-#include <dlfcn.h>
 #include <linux/futex.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -13,11 +11,10 @@
 #include <unistd.h>
 
 #include "trim.h"
+#include "service.h"
 
 struct trim_policy trim_pol;
 
-typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-static pthread_create_fn real_pthread_create;
 static bool trimmer_running;
 static int wake_word;                 /* futex: 1 = trimmer has something to look at */
 static int session_end_pending;
@@ -277,22 +274,7 @@ static void *trimmer_main(void *arg)
 
 static void start_trimmer(void)
 {
-    if (!real_pthread_create) return;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 << 10);
-    /* Block every signal before creating it, so it is born with them blocked: a host's
-     * handler never runs on the trimmer, and a trim is never interrupted. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t th;
-    st_in_shim++;
-    int rc = real_pthread_create(&th, &attr, trimmer_main, NULL);
-    st_in_shim--;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
+    int rc = shim_thread_create(trimmer_main, NULL);
     if (rc != 0) {
         st_log("trim: cannot start the trimmer thread (error %d): policies off", rc);
         return;
@@ -323,9 +305,6 @@ void trim_init(void)
                    st_opt.trim_policy);
         return;
     }
-    st_in_shim++;
-    real_pthread_create = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
-    st_in_shim--;
     char desc[256];
     trim_policy_describe(&trim_pol, desc, sizeof desc);
     st_log("trim policy: %s", desc);
