@@ -17,7 +17,6 @@ struct shard shards[NSHARDS];
  * lock) BEFORE the pointer is handed to the real free, so any entry seen under the lock is
  * a live pointer whose chunk header may be read.
  */
-void livetable_init(void) {}
 
 bool livetable_grow(struct shard *s)
 {
@@ -73,17 +72,6 @@ uint64_t livetable_count(void)
     uint64_t c = 0;
     for (uint32_t n = 0; n < NSHARDS; n++) c += __atomic_load_n(&shards[n].count, __ATOMIC_RELAXED);
     return c;
-}
-
-uint64_t livetable_meta_bytes(void)
-{
-    uint64_t b = 0;
-    for (uint32_t n = 0; n < NSHARDS; n++) {
-        uint32_t mask = __atomic_load_n(&shards[n].mask, __ATOMIC_RELAXED);
-        if (__atomic_load_n(&shards[n].slots, __ATOMIC_RELAXED))
-            b += (uint64_t)(mask + 1) * sizeof(struct st_entry);
-    }
-    return b;
 }
 
 void livetable_lock_all(void)

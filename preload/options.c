@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "shim.h"
 
 struct st_options st_opt;
@@ -21,7 +20,7 @@ struct opt_def {
     const char *doc;
 };
 
-/* Order matters only for --options output. Fields are matched by index in apply(). */
+/* apply() matches entries by index: keep this table and its switch in the same order. */
 static const struct opt_def opt_table[] = {
     {"SESSTRIM_DUMP", OPT_PATH, "", "dump file written at exit; %p = pid, %t = unix time (unset: none)"},
     {"SESSTRIM_LOG", OPT_LOG, "stderr", "where one-line messages go: stderr, off, or a file path (%p allowed)"},
@@ -182,14 +181,4 @@ void options_parse(void)
     st_log_reopen();
     for (size_t i = 0; i < NOPT; i++)
         if (i != OPT_LOG_INDEX) parse_from_env(i);
-}
-
-void options_describe(int fd)
-{
-    for (size_t i = 0; i < NOPT; i++) {
-        char line[512];
-        int n = snprintf(line, sizeof line, "%-30s default '%s'\n    %s\n", opt_table[i].name,
-                         opt_table[i].def, opt_table[i].doc);
-        if (n > 0) { ssize_t w = write(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1); (void)w; }
-    }
 }

@@ -115,7 +115,6 @@ __attribute__((constructor)) static void shim_start(void)
         glibc_arena_init();
         if (!st_arena_logic) st_process_flags |= ST_PROC_UNVERIFIED_GLIBC;
     }
-    livetable_init();
     threads_init();
     stacks_init();
     if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)

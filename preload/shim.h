@@ -42,8 +42,6 @@ struct st_options {
 };
 extern struct st_options st_opt;
 void options_parse(void);
-/* Print the options table (name, default, meaning) to fd: `sesstrim-report --options`. */
-void options_describe(int fd);
 /* units.c: the value parsers shared by options and trim policies. Sizes: a number (decimals
  * allowed) with b, k/kb/kib, m.., g.., t.. (powers of 1024), bare = bytes. Durations: ns, us,
  * ms, s, m/min, h, bare = seconds. n is the text's length; false if malformed. */
@@ -133,7 +131,6 @@ static inline struct st_thread *thread_self(void)
 void threads_init(void);          /* constructor: the main thread's record, exit key */
 struct st_thread *thread_by_idx(uint32_t idx);
 struct st_thread *threads_first(void);       /* iterate with ->next */
-uint32_t threads_count(void);
 /* Sum of allocs+frees over all threads: a cheap activity clock for idle detection. */
 uint64_t threads_activity(void);
 void threads_after_fork_child(void);
@@ -214,7 +211,6 @@ static inline uint64_t entry_chunk_bytes(const struct st_entry *e) { return e->s
 #define ST_ENTRY_ARENA_MMAPPED 0xFFFFu
 #define ST_ENTRY_ARENA_UNKNOWN 0xFFFEu
 
-void livetable_init(void);
 /* livetable_insert(e) (false: out of metadata memory) and livetable_remove(ptr, out) (copies
  * the entry out; false if the shim never saw ptr) are inline in livetable.h. */
 /* Apply fn to the live entry of ptr under its shard lock. false if not found. */
@@ -222,7 +218,6 @@ bool livetable_update(uintptr_t ptr, void (*fn)(struct st_entry *, void *), void
 /* Visit every live entry, one shard locked at a time. Pointers seen are still live. */
 void livetable_walk(void (*fn)(const struct st_entry *, void *), void *ctx);
 uint64_t livetable_count(void);
-uint64_t livetable_meta_bytes(void);
 void livetable_lock_all(void);    /* fork: hold every shard across fork() */
 void livetable_unlock_all(void);
 static inline uint16_t entry_arena_code(uint32_t arena)

@@ -86,7 +86,6 @@ struct st_thread *thread_by_idx(uint32_t idx)
 }
 
 struct st_thread *threads_first(void) { return __atomic_load_n(&list_head, __ATOMIC_ACQUIRE); }
-uint32_t threads_count(void) { return __atomic_load_n(&next_idx, __ATOMIC_RELAXED); }
 
 uint64_t threads_activity(void)
 {
