@@ -285,21 +285,18 @@ ST_EXPORT void *memalign(size_t align, size_t size)
 
 ST_EXPORT void *aligned_alloc(size_t align, size_t size)
 {
-    void *(*real)(size_t, size_t) = st_real.aligned_alloc ? st_real.aligned_alloc : st_real.memalign;
-    if (ST_UNLIKELY(must_bypass())) {
-        if (resolving_here()) return boot_alloc(size, align);
-        return (st_real.aligned_alloc ? st_real.aligned_alloc : st_real.memalign)(align, size);
-    }
-    return aligned_common(real(align, size), size);
+    bool bypass = must_bypass();              /* resolves st_real on first use: read it after */
+    if (ST_UNLIKELY(bypass) && resolving_here()) return boot_alloc(size, align);
+    void *p = (st_real.aligned_alloc ? st_real.aligned_alloc : st_real.memalign)(align, size);
+    return ST_UNLIKELY(bypass) ? p : aligned_common(p, size);
 }
 
 ST_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
-    if (ST_UNLIKELY(must_bypass())) {
-        if (resolving_here()) {
-            *out = boot_alloc(size, align);
-            return *out ? 0 : ENOMEM;
-        }
+    bool bypass = must_bypass();
+    if (ST_UNLIKELY(bypass) && resolving_here()) {
+        *out = boot_alloc(size, align);
+        return *out ? 0 : ENOMEM;
     }
     int rc;
     if (st_real.posix_memalign) {
@@ -309,7 +306,7 @@ ST_EXPORT int posix_memalign(void **out, size_t align, size_t size)
         *out = st_real.memalign(align, size);
         rc = *out ? 0 : ENOMEM;
     }
-    if (rc == 0 && !st_in_shim && st_started) aligned_common(*out, size);
+    if (rc == 0 && !bypass) aligned_common(*out, size);
     return rc;
 }
 
