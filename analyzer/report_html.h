@@ -5,6 +5,10 @@
 
 #include "report.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Timelines longer than this keep their lines but drop the per-record point markers. */
 #define HTML_MAX_TIMELINE_POINTS 5000
 
@@ -18,5 +22,9 @@ void html_chart_timeline(FILE *out, const struct st_dump *d);
 void html_chart_arenas(FILE *out, const struct st_dump *d);
 void html_chart_occupancy(FILE *out, const struct st_dump *d);
 void html_chart_family(FILE *out, const struct st_dump *dumps, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

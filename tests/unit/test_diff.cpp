@@ -3,9 +3,7 @@
 #include "testutil.hpp"
 #include <cstdio>
 #include <deque>
-extern "C" {   // report.h has no C++ guards of its own
 #include "report.h"
-}
 
 namespace {
 

@@ -5,10 +5,8 @@
 #include <deque>
 #include <fstream>
 #include <sstream>
-extern "C" {   // report.h has no C++ guards of its own
 #include "report.h"
 #include "report_html.h"
-}
 
 namespace {
 
