@@ -2,6 +2,7 @@
  * smaps.c, timeline.c, stacks.c); dump_writer.c calls them in order. */
 #ifndef SESSTRIM_DUMP_PARTS_H
 #define SESSTRIM_DUMP_PARTS_H
+#include <malloc.h>
 #include "shim.h"
 
 struct arena_agg { uint64_t live_bytes, chunk_bytes, count; };
@@ -14,6 +15,7 @@ struct dump_walk {
     struct arena_agg *arenas;     /* ST_ARENA_MAX entries, mapped for the dump */
     struct site_agg *sites;       /* nsites entries, indexed by site id */
     uint32_t nsites;
+    struct mallinfo2 mallinfo;    /* glibc's totals, taken once right after the walk */
 };
 void dump_walk_live(struct dump_walk *w);
 void dump_walk_release(struct dump_walk *w);

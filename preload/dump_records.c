@@ -38,6 +38,7 @@ void dump_walk_live(struct dump_walk *w)
     w->sites = meta_map(w->nsites * sizeof(struct site_agg));
     if (!w->sites) w->nsites = 0;
     livetable_walk(walk_entry, w);
+    w->mallinfo = mallinfo2();    /* locks every arena: once per dump */
 }
 
 void dump_walk_release(struct dump_walk *w)
@@ -80,7 +81,7 @@ void dump_process_record(struct st_dump_writer *w, int reason, const struct dump
     p.untracked_frees = __atomic_load_n(&st_untracked_frees, __ATOMIC_RELAXED);
     p.glibc_mmapped_bytes = walk->mmapped_bytes;
     p.glibc_mmapped_count = walk->mmapped_count;
-    struct mallinfo2 mi = mallinfo2();
+    const struct mallinfo2 mi = walk->mallinfo;
     p.mi_arena = mi.arena; p.mi_ordblks = mi.ordblks; p.mi_hblks = mi.hblks; p.mi_hblkhd = mi.hblkhd;
     p.mi_uordblks = mi.uordblks; p.mi_fordblks = mi.fordblks; p.mi_keepcost = mi.keepcost;
     p.meta_bytes = meta_bytes_mapped();
@@ -99,10 +100,10 @@ void dump_process_record(struct st_dump_writer *w, int reason, const struct dump
 /* With no thread arena ever created, main_arena's address cannot be found (glibc does not
  * export it), but then it is the only arena and mallinfo2 describes it exactly: keepcost
  * is its top chunk, which ends the brk heap. */
-static void main_arena_from_mallinfo(struct st_rec_arena *r, uint32_t narenas)
+static void main_arena_from_mallinfo(struct st_rec_arena *r, uint32_t narenas, const struct mallinfo2 *m)
 {
     if (narenas > 1) return;
-    struct mallinfo2 mi = mallinfo2();
+    const struct mallinfo2 mi = *m;
     r->system_bytes = mi.arena;
     r->top_bytes = mi.keepcost;
     r->free_bin_bytes = mi.fordblks - mi.fsmblks - mi.keepcost;
@@ -152,7 +153,7 @@ void dump_arena_records(struct st_dump_writer *w, const struct dump_walk *walk)
             r.resident_bytes = g.resident;
             r.attached_threads = (uint32_t)g.attached_threads;
         }
-        else if (id == 0) main_arena_from_mallinfo(&r, n);
+        else if (id == 0) main_arena_from_mallinfo(&r, n, &walk->mallinfo);
         r.threads_seen = __atomic_load_n(&a->threads_seen, __ATOMIC_RELAXED);
         dump_put(w, ST_REC_ARENA, &r, sizeof r, NULL, 0);
     }
