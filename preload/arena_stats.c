@@ -19,7 +19,7 @@ static inline size_t chunk_size_at(uintptr_t chunk) { return rd(chunk + 8) & ~(u
 static bool main_heap_range(uintptr_t *start, uintptr_t *end)
 {
     char buf[8192];
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    int fd = open(ST_PROC_SELF "/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return false;
     bool found = false;
     size_t have = 0;

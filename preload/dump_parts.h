@@ -39,9 +39,5 @@ uint64_t live_bytes_now(void);   /* from thread counters: cheap */
 uint32_t stacks_count(void);     /* sites recorded so far; ids are 1..count */
 
 /* fork support of the pieces with locks */
-void dump_lock_for_fork(void);
-void dump_unlock_for_fork(void);
 void dump_after_fork_child(void);
-void threads_lock_for_fork(void);
-void threads_unlock_for_fork(void);
 #endif

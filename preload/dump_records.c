@@ -65,7 +65,7 @@ void dump_process_record(struct st_dump_writer *w, int reason, const struct dump
     p.time_ns = st_realtime_ns();
     p.start_ns = st_start_realtime_ns;
     char status[4096];
-    if (st_read_small_file("/proc/self/status", status, sizeof status)) {
+    if (st_read_small_file(ST_PROC_SELF "/status", status, sizeof status)) {
         p.rss_bytes = status_kb(status, "VmRSS:");
         p.rss_anon_bytes = status_kb(status, "RssAnon:");
         p.rss_file_bytes = status_kb(status, "RssFile:");
@@ -90,9 +90,9 @@ void dump_process_record(struct st_dump_writer *w, int reason, const struct dump
     p.stack_sample_bytes = st_opt.stacks_mode == ST_STACKS_ALL ? 1 :
                            st_opt.stacks_mode == ST_STACKS_SAMPLE ? st_opt.stack_sample_bytes : 0;
     strncpy(p.glibc_version, gnu_get_libc_version(), sizeof p.glibc_version - 1);
-    ssize_t n = readlink("/proc/self/exe", p.exe, sizeof p.exe - 1);
+    ssize_t n = readlink(ST_PROC_SELF "/exe", p.exe, sizeof p.exe - 1);
     if (n < 0) p.exe[0] = 0;
-    size_t len = st_read_small_file("/proc/self/cmdline", p.cmdline, sizeof p.cmdline);
+    size_t len = st_read_small_file(ST_PROC_SELF "/cmdline", p.cmdline, sizeof p.cmdline);
     for (size_t i = 0; i + 1 < len; i++) if (!p.cmdline[i]) p.cmdline[i] = ' ';
     dump_put(w, ST_REC_PROCESS, &p, sizeof p, NULL, 0);
 }

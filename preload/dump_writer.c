@@ -19,7 +19,7 @@ struct st_dump_writer {
 };
 
 static struct st_dump_writer writer;   /* used under dump_lock only */
-static st_lock_t dump_lock;
+ST_LOCK_DEFINE(dump_lock, ST_RANK_DUMP, NULL);
 static uint32_t dump_owner_tid;
 static uint32_t dump_seq;
 
@@ -151,13 +151,11 @@ int dump_write(const char *path, int reason)
     dump_owner_tid = 0;
     st_unlock(&dump_lock);
     st_in_shim--;
-    if (rc == 0 && reason != ST_DUMP_PERIODIC) st_log("dump written: %s", expanded);
+    if (rc == 0 && reason != ST_DUMP_PERIODIC) st_info("dump written: %s", expanded);
     return rc;
 }
 
-void dump_lock_for_fork(void) { st_lock(&dump_lock); }
-void dump_unlock_for_fork(void) { st_unlock(&dump_lock); }
-void dump_after_fork_child(void) { st_lock_reset(&dump_lock); dump_owner_tid = 0; }
+void dump_after_fork_child(void) { dump_owner_tid = 0; }
 
 ST_EXPORT int sesstrim_impl_dump(const char *path)
 {

@@ -16,7 +16,7 @@ static uint64_t heapinfo_size = HEAPINFO_SIZEOF;
 
 static struct st_arena arenas[ST_ARENA_MAX];
 static uint32_t n_arenas = 1;          /* id 0 is main_arena, found by arena_discover_all */
-static st_lock_t registry_lock;
+ST_LOCK_DEFINE(registry_lock, ST_RANK_ARENAS, NULL);
 
 /* The heaps a thread met last, with the arena each pointed to: most lookups stop at the
  * first entry. Four, because a thread also meets chunks of other arenas (tcache hands them

@@ -90,16 +90,30 @@ void hooks_malloc_resolve(void)
  * hot path tests one global and one TLS word. */
 static bool hooks_live;
 void hooks_malloc_start(void) { __atomic_store_n(&hooks_live, resolve_state == 2, __ATOMIC_RELEASE); }
+void hooks_malloc_detour(void) { __atomic_store_n(&hooks_live, false, __ATOMIC_RELEASE); }
 
-/* Returns true when the caller must bypass tracking. Resolves on first use. */
-static inline bool must_bypass(void)
+static __attribute__((noinline)) bool must_bypass_slow(void)
 {
-    if (ST_LIKELY(__atomic_load_n(&hooks_live, __ATOMIC_RELAXED) && !st_in_shim)) return false;
     if (__atomic_load_n(&resolve_state, __ATOMIC_ACQUIRE) != 2) {
         if (st_in_shim) return true;
         hooks_malloc_resolve();
     }
-    return st_in_shim || !st_started;
+    if (st_in_shim || !st_started) return true;
+    if (ST_UNLIKELY(__atomic_load_n(&st_child_restart, __ATOMIC_ACQUIRE))) {
+        process_child_restart();
+        hooks_malloc_start();
+    }
+    return false;
+}
+
+/* Returns true when the caller must bypass tracking: inside the shim on this thread (a
+ * signal handler that interrupted the shim lands here, and passes straight through to
+ * glibc: the shim's locks are never waited for by the thread that holds them), before the
+ * constructor finished. Resolves on first use. */
+static inline bool must_bypass(void)
+{
+    if (ST_LIKELY(__atomic_load_n(&hooks_live, __ATOMIC_RELAXED) && !st_in_shim)) return false;
+    return must_bypass_slow();
 }
 static inline bool resolving_here(void) { return resolve_state != 2 && st_in_shim; }
 
@@ -120,9 +134,10 @@ static void note_arena_slow(struct st_thread *t, uint32_t arena)
 
 #define BUMP(field, v) __atomic_store_n(&(field), (field) + (v), __ATOMIC_RELAXED)
 
-/* The guard st_in_shim is raised only around what may allocate (stack capture, sessions,
- * a thread's first record): the table and the counters never do. */
-static inline void track(void *p, size_t size, uint32_t session)
+/* The guard st_in_shim is raised for the whole of the bookkeeping: a signal handler that
+ * interrupts it and calls malloc/free (glog, crash reporters and backtrace libraries do)
+ * must not wait for a shard lock its own thread holds; it passes through, untracked. */
+static inline void track_guarded(void *p, size_t size, uint32_t session)
 {
     struct st_thread *t = thread_self();
     size_t chunk;
@@ -138,11 +153,14 @@ static inline void track(void *p, size_t size, uint32_t session)
         if (ST_UNLIKELY(arena != t->home_arena)) note_arena_slow(t, arena);
         BUMP(t->arena_allocs[t->home_slot], 1);
     }
-    if (session) {
-        st_in_shim++;
-        sessions_on_alloc(session, size, t);
-        st_in_shim--;
-    }
+    if (session) sessions_on_alloc(session, size, t);
+}
+
+static inline void track(void *p, size_t size, uint32_t session)
+{
+    st_in_shim++;
+    track_guarded(p, size, session);
+    st_in_shim--;
 }
 
 static void note_cross_free(struct st_thread *t, const struct st_entry *e)
@@ -177,18 +195,16 @@ static inline void account_free(const struct st_entry *e)
     BUMP(t->frees, 1);
     BUMP(t->freed_bytes, e->size);
     if (ST_UNLIKELY(e->thread_idx != t->idx)) note_cross_free(t, e);
-    if (e->session) {
-        st_in_shim++;
-        sessions_on_free(e->session, e->size);
-        st_in_shim--;
-    }
+    if (e->session) sessions_on_free(e->session, e->size);
 }
 
 static inline bool untrack(void *p, struct st_entry *e)
 {
+    st_in_shim++;
     bool found = livetable_remove((uintptr_t)p, e);
     if (ST_LIKELY(found)) account_free(e);
     else __atomic_add_fetch(&st_untracked_frees, 1, __ATOMIC_RELAXED);
+    st_in_shim--;
     return found;
 }
 
@@ -247,14 +263,19 @@ ST_EXPORT void *realloc(void *p, size_t size)
     /* Remove the old entry BEFORE the real realloc: once glibc frees the old block another
      * thread may get the same address and insert its own entry. */
     struct st_entry old;
+    st_in_shim++;
     bool had = livetable_remove((uintptr_t)p, &old);
+    st_in_shim--;
     void *np = st_real.realloc(p, size);
+    st_in_shim++;
     if (!np && size != 0) {
         if (had) livetable_insert(&old);  /* failed: p is still live and unchanged */
+        st_in_shim--;
         return NULL;
     }
     if (had) account_free(&old);
     else __atomic_add_fetch(&st_untracked_frees, 1, __ATOMIC_RELAXED);
+    st_in_shim--;
     /* The block keeps its owning session: a worker growing a client's buffer outside the
      * client's session must not orphan it. */
     if (np) track(np, size, had ? old.session : st_cur_session);

@@ -23,8 +23,11 @@ struct region {
 };
 
 static struct region *regions;
-static st_lock_t regions_lock;
 static bool mmaps_broken;
+/* Fork child, the table was being changed by another thread: it may be torn. Stop using
+ * it (the child's report says its mmaps are unknown) rather than walk a half-linked hash. */
+static void regions_repair(uint32_t i) { (void)i; regions = NULL; mmaps_broken = true; }
+ST_LOCK_DEFINE(regions_lock, ST_RANK_MMAPS, regions_repair);
 static struct st_rec_mmaps totals;
 
 typedef void *(*mmap_fn)(void *, size_t, int, int, int, off_t);
@@ -174,5 +177,4 @@ void mmaps_snapshot(struct st_rec_mmaps *out)
     st_unlock(&regions_lock);
 }
 
-void mmaps_lock_all(void) { st_lock(&regions_lock); }
-void mmaps_unlock_all(void) { st_unlock(&regions_lock); }
+

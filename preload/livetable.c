@@ -4,7 +4,19 @@
 #include "shim.h"
 #include "livetable.h"
 
-struct shard shards[NSHARDS];
+struct shard shards[NSHARDS] = {[0 ... NSHARDS - 1] = {.lock = ST_LOCK_INIT(ST_RANK_SHARD)}};
+
+/* Fork child, another thread was inside this shard: its slots may be mid-rebuild. Start the
+ * shard empty; its live pointers are then frees of untracked memory in the child (counted),
+ * and the old slot array is left mapped (a bounded leak, once per torn shard per fork). */
+static void shard_repair(uint32_t i)
+{
+    struct shard *s = &shards[i];
+    s->slots = NULL;
+    s->mask = 0;
+    s->count = s->freed = 0;
+}
+ST_LOCK_REGISTER(shards, &shards[0].lock, NSHARDS, sizeof(struct shard), "live table shard", shard_repair);
 
 /*
  * Why shard by heap: each glibc thread arena lives in its own 64 MiB-aligned heaps, and a
@@ -74,12 +86,4 @@ uint64_t livetable_count(void)
     return c;
 }
 
-void livetable_lock_all(void)
-{
-    for (uint32_t n = 0; n < NSHARDS; n++) st_lock(&shards[n].lock);
-}
 
-void livetable_unlock_all(void)
-{
-    for (uint32_t n = 0; n < NSHARDS; n++) st_unlock(&shards[n].lock);
-}

@@ -2,52 +2,99 @@
  * Everything writes with write(2) from stack buffers: no malloc, no stdio. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include "shim.h"
 
-static int log_fd = 2;
+/* No fd is held between two lines. A daemon may close every inherited fd (close_range,
+ * closefrom) and open its own files on the same numbers, or close stderr and open a data
+ * file as fd 2: a kept fd would then write our lines into the program's files. So a log
+ * file is opened, written and closed per line (O_APPEND: lines from several threads and
+ * processes do not interleave), and stderr is written only while fd 2 is still the file it
+ * was when the shim started (same device and inode), and only for warnings unless
+ * SESSTRIM_LOG asked for every line: by default the shim writes nothing uninvited into the
+ * program's streams (programs that check their stderr broke on trim lines). */
+static bool stderr_known;
+static dev_t stderr_dev;
+static ino_t stderr_ino;
 
 void st_log_reopen(void)
 {
-    if (log_fd > 2) close(log_fd);
-    log_fd = 2;
-    if (st_opt.log_target == ST_LOG_OFF) {
-        log_fd = -1;
-    } else if (st_opt.log_target == ST_LOG_FILE) {
-        char path[512];
-        if (!st_expand_path(st_opt.log_path, path, sizeof path)) {
-            st_log("SESSTRIM_LOG=%s: path too long, logging to stderr", st_opt.log_path);
-            return;
-        }
-        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0) {
-            st_log("SESSTRIM_LOG=%s: cannot open (%s), logging to stderr", path, strerror(errno));
-            return;
-        }
-        log_fd = fd;
-    }
+    struct stat sb;
+    stderr_known = fstat(2, &sb) == 0;
+    if (stderr_known) { stderr_dev = sb.st_dev; stderr_ino = sb.st_ino; }
 }
 
-void st_log(const char *fmt, ...)
+static int open_target(bool *close_after)
 {
-    if (log_fd < 0) return;
+    *close_after = false;
+    if (st_opt.log_target == ST_LOG_OFF) return -1;
+    if (st_opt.log_target == ST_LOG_FILE) {
+        char path[512];
+        if (st_expand_path(st_opt.log_path, path, sizeof path)) {
+            int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+            if (fd >= 0) { *close_after = true; return fd; }
+        }
+        /* Unwritable: fall back to stderr, guarded like stderr. */
+    }
+    struct stat sb;
+    if (!stderr_known || fstat(2, &sb) != 0 || sb.st_dev != stderr_dev || sb.st_ino != stderr_ino) return -1;
+    return 2;
+}
+
+static void emit(const char *fmt, va_list ap)
+{
     char line[768];
     int saved_errno = errno;
     int n = snprintf(line, sizeof line, "sesstrim[%d]: ", (int)getpid());
-    va_list ap;
-    va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-    va_end(ap);
     if (m < 0) m = 0;
     size_t len = (size_t)n + (size_t)m;
     if (len > sizeof line - 2) len = sizeof line - 2;
     line[len++] = '\n';
-    ssize_t w = write(log_fd, line, len);
-    (void)w;
+    bool close_after;
+    int fd = open_target(&close_after);
+    if (fd >= 0) {
+        ssize_t w = write(fd, line, len);
+        (void)w;
+        if (close_after) close(fd);
+    }
     errno = saved_errno;
+}
+
+void st_log(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    emit(fmt, ap);
+    va_end(ap);
+}
+
+void st_info(const char *fmt, ...)
+{
+    if (!st_opt.log_info) return;
+    va_list ap;
+    va_start(ap, fmt);
+    emit(fmt, ap);
+    va_end(ap);
+}
+
+void st_assert_failed(const char *what, const char *file, int line)
+{
+#ifdef ST_DEBUG
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "sesstrim[%d]: invariant failed: %s (%s:%d)\n", (int)getpid(), what, file, line);
+    if (n > 0) (void)!write(2, buf, (size_t)(n < (int)sizeof buf ? n : (int)sizeof buf - 1));
+    abort();
+#else
+    static int said;
+    if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+        st_log("invariant failed: %s (%s:%d); that feature is off from here on", what, file, line);
+#endif
 }
 
 static uint64_t clock_ns(clockid_t id)

@@ -14,9 +14,17 @@
 
 struct free_block { struct free_block *next; };
 
-static st_lock_t meta_lock;
 static struct free_block *free_lists[META_CLASSES];
 static char *region_cur, *region_end;
+/* Fork child, another thread was inside meta_alloc/meta_free: a list may be half linked.
+ * Abandon the free lists and the current region (a leak bounded by what they held). */
+static void meta_repair(uint32_t i)
+{
+    (void)i;
+    __builtin_memset(free_lists, 0, sizeof free_lists);
+    region_cur = region_end = NULL;
+}
+ST_LOCK_DEFINE(meta_lock, ST_RANK_META, meta_repair);
 static uint64_t mapped_bytes;
 
 void *meta_map(size_t size)
@@ -85,6 +93,3 @@ void meta_free(void *p, size_t size)
     st_unlock(&meta_lock);
 }
 
-void meta_after_fork_child(void) { st_lock_reset(&meta_lock); }
-void meta_lock_for_fork(void) { st_lock(&meta_lock); }
-void meta_unlock_for_fork(void) { st_unlock(&meta_lock); }

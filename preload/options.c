@@ -23,7 +23,7 @@ struct opt_def {
 /* apply() matches entries by index: keep this table and its switch in the same order. */
 static const struct opt_def opt_table[] = {
     {"SESSTRIM_DUMP", OPT_PATH, "", "dump file written at exit; %p = pid, %t = unix time (unset: none)"},
-    {"SESSTRIM_LOG", OPT_LOG, "stderr", "where one-line messages go: stderr, off, or a file path (%p allowed)"},
+    {"SESSTRIM_LOG", OPT_LOG, "warnings", "warnings: warnings only, on stderr; stderr: every line (trims, dumps) on stderr; off; or a file path with a '/' (%p allowed)"},
     {"SESSTRIM_STACKS", OPT_STACKS, "sample=524288", "allocation stacks: off, sample=BYTES (one stack per ~BYTES allocated), all"},
     {"SESSTRIM_TRIM", OPT_TEXT, "", "trim policies (docs/trim.md); unset: never trim"},
     {"SESSTRIM_ARENA_MAX", OPT_COUNT, "0", "mallopt(M_ARENA_MAX) at start; 0 leaves glibc's default (8 x cores)"},
@@ -116,10 +116,13 @@ static bool apply(size_t i, const char *value)
     case 0: return copy_text(value, o->dump_path, sizeof o->dump_path);
     case 1:
         if (!*value) return false;
-        if (!strcmp(value, "stderr")) { o->log_target = ST_LOG_STDERR; return true; }
+        if (!strcmp(value, "warnings")) { o->log_target = ST_LOG_STDERR; o->log_info = false; return true; }
+        if (!strcmp(value, "stderr")) { o->log_target = ST_LOG_STDERR; o->log_info = true; return true; }
         if (!strcmp(value, "off")) { o->log_target = ST_LOG_OFF; return true; }
-        if (!copy_text(value, o->log_path, sizeof o->log_path)) return false;
+        /* A path must look like one: "offf" is a typo, not a file in the current directory. */
+        if (!strchr(value, '/') || !copy_text(value, o->log_path, sizeof o->log_path)) return false;
         o->log_target = ST_LOG_FILE;
+        o->log_info = true;
         return true;
     case 2:
         if (!strcmp(value, "off")) { o->stacks_mode = ST_STACKS_OFF; return true; }

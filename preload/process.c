@@ -1,6 +1,7 @@
 /* process.c: the shim's life cycle: the constructor that wires every part, the exit dump,
  * fork handling (the child keeps working and dumps under its own pid) and RSS. */
 #include <dlfcn.h>
+#include <sys/syscall.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@ uint32_t st_process_flags;
 uint64_t proc_rss_bytes(void)
 {
     char buf[128];
-    if (!st_read_small_file("/proc/self/statm", buf, sizeof buf)) return 0;
+    if (!st_read_small_file(ST_PROC_SELF "/statm", buf, sizeof buf)) return 0;
     char *p = strchr(buf, ' ');
     return p ? strtoull(p + 1, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
@@ -28,47 +29,44 @@ static void at_exit_dump(void)
     if (st_opt.dump_path[0]) dump_write(NULL, ST_DUMP_EXIT);
 }
 
-/* Fork: hold every shim lock across fork() so the child never inherits one half-taken.
- * The order is the lock order used everywhere else (outermost first). */
-static void fork_prepare(void)
-{
-    st_in_shim++;
-    trim_before_fork();
-    dump_lock_for_fork();
-    sessions_lock_all();
-    mmaps_lock_all();
-    livetable_lock_all();
-    threads_lock_for_fork();
-    meta_lock_for_fork();
-}
-
-static void fork_parent(void)
-{
-    meta_unlock_for_fork();
-    threads_unlock_for_fork();
-    livetable_unlock_all();
-    mmaps_unlock_all();
-    sessions_unlock_all();
-    dump_unlock_for_fork();
-    trim_after_fork_parent();
-    st_in_shim--;
-}
+/* Fork. No shim lock is held across fork() (lock.h says why: stdio's list lock would close a
+ * deadlock cycle) and the handlers wait for nothing, so fork() stays usable from a signal
+ * handler that interrupted the shim or fork() itself (glibc's tst-mallocfork2). The
+ * forking thread only raises its guard, so glibc's own allocations during fork pass
+ * through. The child repairs what another thread may have left half-changed (lock.c),
+ * then drops what belongs to the parent: its start time, timeline, trims, service threads.
+ * Those threads are not restarted here (pthread_create in an atfork handler that may run
+ * in a signal handler is not safe): the child's first allocation restarts them. */
+static void fork_prepare(void) { st_in_shim++; }
+static void fork_parent(void) { st_in_shim--; }
 
 static void fork_child(void)
 {
-    meta_after_fork_child();
-    threads_unlock_for_fork();
-    livetable_unlock_all();
-    mmaps_unlock_all();
-    sessions_unlock_all();
+    st_locks_after_fork_child();
+    st_pid = (pid_t)syscall(SYS_getpid);
+    st_start_realtime_ns = st_realtime_ns();
+    st_process_flags |= ST_PROC_FORK_CHILD;
     dump_after_fork_child();
     arena_registry_after_fork_child();
-    st_pid = getpid();
-    st_process_flags |= ST_PROC_FORK_CHILD;
     threads_after_fork_child();
     sessions_after_fork_child();
+    stacks_after_fork_child();
+    timeline_after_fork_child();
     trim_after_fork_child();
     service_after_fork_child();
+    __atomic_store_n(&st_child_restart, true, __ATOMIC_RELEASE);
+    hooks_malloc_detour();        /* the next allocation takes the slow path: restart there */
+    st_in_shim--;
+}
+
+bool st_child_restart;
+
+void process_child_restart(void)
+{
+    if (!__atomic_exchange_n(&st_child_restart, false, __ATOMIC_ACQ_REL)) return;
+    st_in_shim++;
+    trim_child_restart();
+    service_child_restart();
     st_in_shim--;
 }
 

@@ -1,9 +1,10 @@
 /* service.c: the shim's background thread: dumps on SESSTRIM_DUMP_SIGNAL (the handler only
- * writes a byte to a pipe), periodic dumps and timeline samples. */
+ * wakes a futex), periodic dumps and timeline samples. */
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -13,12 +14,15 @@
 #include "dump_parts.h"
 #include "service.h"
 
-static int wake_pipe[2] = {-1, -1};
+/* The signal handler wakes the service thread through a futex word in this process's own
+ * memory: no fd (a pipe's fds were closed or reused by daemons that close every inherited fd,
+ * and a forked child shared the parent's pipe, so signalling one process dumped another). */
+static int wake_word;                 /* 1: a dump signal arrived */
 static bool service_wanted;
 
 typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 
-int shim_thread_create(void *(*fn)(void *), void *arg)
+int shim_thread_create_raw(void *(*fn)(void *), void *arg)
 {
     st_in_shim++;
     pthread_create_fn real = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
@@ -42,13 +46,19 @@ int shim_thread_create(void *(*fn)(void *), void *arg)
     return rc;
 }
 
+int shim_thread_create(void *(*fn)(void *), void *arg)
+{
+    int rc = shim_thread_create_raw(fn, arg);
+    if (rc == 0) threads_shim_started();
+    return rc;
+}
+
 static void on_dump_signal(int sig)
 {
     (void)sig;
     int saved = errno;
-    char c = 1;
-    ssize_t w = write(wake_pipe[1], &c, 1);
-    (void)w;
+    __atomic_store_n(&wake_word, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &wake_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     errno = saved;
 }
 
@@ -67,15 +77,17 @@ static void *service_main(void *arg)
     for (;;) {
         now = st_now_ns();
         uint64_t due = min_nonzero(next_sample, next_dump);
-        int timeout = -1;
-        if (due) timeout = due > now ? (int)((due - now + 999999) / 1000000) : 0;
-        struct pollfd pfd = {.fd = wake_pipe[0], .events = POLLIN};
-        int r = poll(&pfd, wake_pipe[0] >= 0 ? 1 : 0, timeout);
-        if (r > 0 && (pfd.revents & POLLIN)) {
-            char buf[64];
-            while (read(wake_pipe[0], buf, sizeof buf) > 0) {}
-            dump_write(NULL, ST_DUMP_SIGNAL);
+        struct timespec ts, *tsp = NULL;
+        if (due) {
+            uint64_t wait = due > now ? due - now : 0;
+            ts.tv_sec = (time_t)(wait / 1000000000ull);
+            ts.tv_nsec = (long)(wait % 1000000000ull);
+            tsp = &ts;
         }
+        if (!__atomic_load_n(&wake_word, __ATOMIC_ACQUIRE) && (!tsp || ts.tv_sec || ts.tv_nsec))
+            syscall(SYS_futex, &wake_word, FUTEX_WAIT_PRIVATE, 0, tsp, NULL, 0);
+        if (__atomic_exchange_n(&wake_word, 0, __ATOMIC_ACQ_REL))
+            dump_write(NULL, ST_DUMP_SIGNAL);
         now = st_now_ns();
         if (next_sample && now >= next_sample) {
             timeline_sample(ST_EV_SAMPLE, 0);
@@ -98,23 +110,25 @@ void service_start(void)
         st_log("SESSTRIM_DUMP_SIGNAL/SESSTRIM_DUMP_INTERVAL need SESSTRIM_DUMP=path: those dumps are off");
     }
     if (st_opt.dump_signal) {
-        if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-            st_log("SESSTRIM_DUMP_SIGNAL: pipe failed (%s); signal dumps off", strerror(errno));
-        } else {
-            struct sigaction sa;
-            memset(&sa, 0, sizeof sa);
-            sa.sa_handler = on_dump_signal;
-            sa.sa_flags = SA_RESTART;
-            sigemptyset(&sa.sa_mask);
-            if (sigaction(st_opt.dump_signal, &sa, NULL) != 0)
-                st_log("SESSTRIM_DUMP_SIGNAL=%d: sigaction failed (%s)", st_opt.dump_signal, strerror(errno));
-        }
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_dump_signal;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(st_opt.dump_signal, &sa, NULL) != 0)
+            st_log("SESSTRIM_DUMP_SIGNAL=%d: sigaction failed (%s)", st_opt.dump_signal, strerror(errno));
     }
     if (shim_thread_create(service_main, NULL) != 0)
         st_log("could not start the service thread: no signal/periodic dumps or timeline");
 }
 
 void service_after_fork_child(void)
+{
+    /* A signal the parent received before fork is the parent's, not the child's. */
+    __atomic_store_n(&wake_word, 0, __ATOMIC_RELAXED);
+}
+
+void service_child_restart(void)
 {
     if (service_wanted && shim_thread_create(service_main, NULL) != 0)
         st_log("fork child: could not restart the service thread");

@@ -20,8 +20,15 @@ struct hist_ring {
     uint32_t head, count;       /* head: oldest */
 };
 
-static st_lock_t hist_lock;
 static struct hist_ring leftover_ring, clean_ring;
+/* Fork child, a session was being added: the rings may be torn. Start them empty. */
+static void hist_repair(uint32_t i)
+{
+    (void)i;
+    leftover_ring.head = leftover_ring.count = 0;
+    clean_ring.head = clean_ring.count = 0;
+}
+ST_LOCK_DEFINE(hist_lock, ST_RANK_SESSION_HIST, hist_repair);
 static uint32_t capacity;
 static bool rings_ready;
 static uint64_t rings_bytes;
@@ -98,9 +105,6 @@ void sess_history_add(const struct st_rec_session *rec, const struct sess_site_t
     st_unlock(&hist_lock);
 }
 
-void sess_history_lock(void) { st_lock(&hist_lock); }
-void sess_history_unlock(void) { st_unlock(&hist_lock); }
-void sess_history_reset_lock(void) { st_lock_reset(&hist_lock); }
 uint64_t sess_history_meta_bytes(void) { return __atomic_load_n(&rings_bytes, __ATOMIC_RELAXED); }
 
 /* ---------------------------------------------------------------- leftover sites */

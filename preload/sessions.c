@@ -10,9 +10,12 @@
  * unmapped, so the hot path reads them without a lock. Index 0 is never used: ref 0 means
  * "no session". Free slots form a LIFO list under registry_lock. */
 static struct st_session *chunks[SESS_MAX_CHUNKS];
-static st_lock_t registry_lock;
 static uint32_t slots_used_hwm = 1;      /* next never-used slot index */
 static uint32_t free_head;               /* 0: empty */
+/* Fork child, another thread was taking or returning a slot: the free list may be torn.
+ * Drop it (those slots are not reused in the child). */
+static void registry_repair(uint32_t i) { (void)i; free_head = 0; }
+ST_LOCK_DEFINE(registry_lock, ST_RANK_SESSIONS, registry_repair);
 static uint32_t serial_next = 1;
 static uint64_t open_sessions;           /* atomic */
 static int full_warned;
@@ -327,7 +330,7 @@ ST_EXPORT int sesstrim_impl_session_end(uint64_t id)
     s = NULL; /* may be recycled from here on */
 
     if (rec.leftover_bytes > st_opt.session_leftover_log)
-        st_log("session %" PRIu64 " \"%s\" ended leaving %" PRIu64 " bytes in %" PRIu64
+        st_info("session %" PRIu64 " \"%s\" ended leaving %" PRIu64 " bytes in %" PRIu64
                " allocations", id, rec.name, rec.leftover_bytes, rec.leftover_count);
     timeline_event(ST_EV_SESSION_END, id);
     trim_on_session_end();
@@ -396,20 +399,6 @@ ST_EXPORT int sesstrim_impl_keep(const void *ptr, uint64_t to)
 /* ---------------------------------------------------------------- dump and fork */
 uint64_t sessions_open_count(void) { return __atomic_load_n(&open_sessions, __ATOMIC_RELAXED); }
 
-void sessions_lock_all(void)
-{
-    st_lock(&registry_lock);
-    sess_history_lock();
-}
-
-void sessions_unlock_all(void)
-{
-    sess_history_unlock();
-    st_unlock(&registry_lock);
-}
-
 void sessions_after_fork_child(void)
 {
-    st_lock_reset(&registry_lock);
-    sess_history_reset_lock();
 }

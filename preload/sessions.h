@@ -86,9 +86,6 @@ void sess_history_add(const struct st_rec_session *rec, const struct sess_site_t
 /* Group the leftovers of ref by allocation site (walks the live table; rate limited).
  * Returns the number of groups written to out (at most SESS_SITES_KEPT). */
 uint32_t sess_leftover_sites(uint32_t ref, struct sess_site_total *out);
-void sess_history_lock(void);
-void sess_history_unlock(void);
-void sess_history_reset_lock(void);
 uint64_t sess_history_meta_bytes(void);
 
 #endif

@@ -26,6 +26,7 @@ enum st_stacks_mode { ST_STACKS_OFF = 0, ST_STACKS_SAMPLE = 1, ST_STACKS_ALL = 2
 struct st_options {
     char dump_path[512];          /* SESSTRIM_DUMP, empty: no dump at exit */
     int log_target;               /* SESSTRIM_LOG */
+    bool log_info;                /* informational lines too (SESSTRIM_LOG=stderr or a path) */
     char log_path[512];
     int stacks_mode;              /* SESSTRIM_STACKS */
     uint64_t stack_sample_bytes;  /* sample=BYTES, default 512 KiB */
@@ -52,7 +53,10 @@ bool st_ieq_n(const char *a, size_t n, const char *lower); /* ASCII case-insensi
 /* ---------------------------------------------------------------- log.c */
 /* One line per call, written with write(2) from a stack buffer: safe anywhere but in a
  * signal handler. Prefix "sesstrim[pid]: ". */
-void st_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void st_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));  /* warnings */
+/* Informational lines (trims, dumps written, session leftovers): only when SESSTRIM_LOG
+ * asked for them (stderr or a file); the default writes warnings alone. */
+void st_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void st_log_reopen(void);         /* after options_parse, and in a fork child */
 uint64_t st_now_ns(void);         /* CLOCK_MONOTONIC */
 uint64_t st_realtime_ns(void);
@@ -70,26 +74,24 @@ void meta_free(void *p, size_t size);
 void *meta_map(size_t size);      /* whole pages, for tables; returns NULL on failure */
 void meta_unmap(void *p, size_t size);
 uint64_t meta_bytes_mapped(void);
-void meta_lock_for_fork(void);
-void meta_unlock_for_fork(void);
-void meta_after_fork_child(void);
 
-/* ---------------------------------------------------------------- spinlock */
-/* A tiny test-and-test-and-set lock: the shim must not take pthread mutexes that glibc's
- * fork handlers or a host's own locking could interleave with. */
-typedef struct { int locked; } st_lock_t;
-void st_lock_yield(void);         /* sched_yield: a holder may be descheduled */
-static inline void st_lock(st_lock_t *l)
-{
-    while (__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE)) {
-        for (unsigned spins = 0; __atomic_load_n(&l->locked, __ATOMIC_RELAXED); spins++) {
-            if (spins < 200) __builtin_ia32_pause();
-            else st_lock_yield();
-        }
-    }
-}
-static inline void st_unlock(st_lock_t *l) { __atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE); }
-static inline void st_lock_reset(st_lock_t *l) { l->locked = 0; }
+/* ---------------------------------------------------------------- lock.h */
+#include "lock.h"
+void st_lock_yield(void);         /* sched_yield, for the few waits that are not locks */
+static inline void st_lock_reset(st_lock_t *l) { l->word = 0; }
+
+/* ---------------------------------------------------------------- invariants */
+/* Where the shim trusts data it did not produce (glibc's layout, a table entry), the check
+ * is written once with ST_ASSERT(cond, what, off): debug and test builds (-DST_DEBUG) abort
+ * naming `what`; release builds log it once and run `off`, a statement that turns the
+ * feature relying on it off, so the host keeps running (musl mallocng's "assert where you
+ * trust", without taking the host down). */
+void st_assert_failed(const char *what, const char *file, int line);
+#ifdef ST_DEBUG
+#define ST_ASSERT(cond, what, off) do { if (ST_UNLIKELY(!(cond))) st_assert_failed(what, __FILE__, __LINE__); } while (0)
+#else
+#define ST_ASSERT(cond, what, off) do { if (ST_UNLIKELY(!(cond))) { st_assert_failed(what, __FILE__, __LINE__); off; } } while (0)
+#endif
 
 /* ---------------------------------------------------------------- threads.c */
 #define ST_XFREE_SLOTS 16         /* per-thread "freed memory of thread X" cells */
@@ -134,6 +136,9 @@ struct st_thread *threads_first(void);       /* iterate with ->next */
 /* Sum of allocs+frees over all threads: a cheap activity clock for idle detection. */
 uint64_t threads_activity(void);
 void threads_after_fork_child(void);
+/* Shim threads alive (trimmer, service): the reaper ends the process when only they are
+ * left, as glibc does when the last thread exits (see threads.c). */
+void threads_shim_started(void);
 
 /* ---------------------------------------------------------------- glibc_arena.c */
 /* Which glibc arena served a pointer, read from the chunk header while it is live. */
@@ -218,8 +223,6 @@ bool livetable_update(uintptr_t ptr, void (*fn)(struct st_entry *, void *), void
 /* Visit every live entry, one shard locked at a time. Pointers seen are still live. */
 void livetable_walk(void (*fn)(const struct st_entry *, void *), void *ctx);
 uint64_t livetable_count(void);
-void livetable_lock_all(void);    /* fork: hold every shard across fork() */
-void livetable_unlock_all(void);
 static inline uint16_t entry_arena_code(uint32_t arena)
 {
     if (arena == ST_ARENA_MMAPPED) return ST_ENTRY_ARENA_MMAPPED;
@@ -247,6 +250,7 @@ extern ST_TLS uint32_t st_cur_session; /* the innermost session ref on this thre
 extern bool st_started;           /* constructor finished */
 void hooks_malloc_resolve(void);
 void hooks_malloc_start(void);    /* end of the constructor: tracking begins */
+void hooks_malloc_detour(void);   /* send the next allocation through the slow path once */
 extern bool st_foreign_malloc;    /* the next malloc is not glibc's (jemalloc, tcmalloc...) */
 /* Process-wide totals (relaxed atomics, read at dump). */
 extern uint64_t st_untracked_frees;
@@ -254,8 +258,6 @@ extern uint64_t st_untracked_frees;
 /* ---------------------------------------------------------------- hooks_mmap.c */
 struct st_rec_mmaps;
 void mmaps_snapshot(struct st_rec_mmaps *out);
-void mmaps_lock_all(void);
-void mmaps_unlock_all(void);
 
 /* ---------------------------------------------------------------- process.c */
 /* timeline.c: record an event (ST_EV_TRIM with the trim seq, ST_EV_SESSION_END with the
@@ -264,6 +266,13 @@ void timeline_event(uint32_t event, uint64_t arg);
 
 /* Current RSS from /proc/self/statm (bytes); 0 if unreadable. Allocation-free. */
 uint64_t proc_rss_bytes(void);
+/* /proc of the calling thread, not of the process: once the main thread has called
+ * pthread_exit() the thread-group leader is a zombie whose /proc/PID/statm reads 0 and
+ * whose exe link is gone; /proc/thread-self sees the same mm from a live thread. */
+#define ST_PROC_SELF "/proc/thread-self"
+/* Fork child: the shim threads are restarted by the child's first allocation. */
+extern bool st_child_restart;
+void process_child_restart(void);
 extern pid_t st_pid;
 extern uint64_t st_start_realtime_ns;
 extern uint32_t st_process_flags;   /* ST_PROC_FORK_CHILD, ST_PROC_UNVERIFIED_GLIBC */
@@ -283,7 +292,9 @@ int dump_write(const char *path, int reason);
  * stacks_capture unwinds with libunwind, deduplicates and returns a site id (0: none). */
 extern ST_TLS int64_t st_sample_countdown;
 uint32_t stacks_capture(size_t size);
-void stacks_init(void);           /* constructor: warm the unwinder (its first call allocates) */
+void stacks_init(void);
+void stacks_after_fork_child(void); /* a fork that interrupted an unwind turns stacks off */
+void timeline_after_fork_child(void); /* the child's timeline starts empty */           /* constructor: warm the unwinder (its first call allocates) */
 static inline uint32_t stacks_site_for(size_t size)
 {
     if (st_opt.stacks_mode == ST_STACKS_OFF) return 0;
@@ -303,16 +314,13 @@ void sessions_on_free(uint32_t ref, uint64_t bytes);
 void sessions_thread_start(struct st_thread *t, uint32_t inherited);
 int sessions_dump_records(struct st_dump_writer *w);
 void sessions_after_fork_child(void);
-void sessions_lock_all(void);
-void sessions_unlock_all(void);
 
 /* ---------------------------------------------------------------- trim/ (issue 4) */
 void trim_init(void);             /* parse SESSTRIM_TRIM, apply mallopt pass-throughs */
 void trim_on_session_end(void);
 long long trim_now(int trigger);  /* enum st_trim_trigger; returns bytes released */
 int trim_dump_records(struct st_dump_writer *w);
-void trim_before_fork(void);
-void trim_after_fork_parent(void);
 void trim_after_fork_child(void);
+void trim_child_restart(void);    /* fork child, first allocation: the trimmer again */
 
 #endif

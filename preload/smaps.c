@@ -86,7 +86,7 @@ static void parse_line(struct mapping_acc *acc, char *line)
 
 void dump_mapping_records(struct st_dump_writer *w)
 {
-    int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+    int fd = open(ST_PROC_SELF "/smaps", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return;
     struct mapping_acc acc = {0};
     size_t have = 0;

@@ -29,7 +29,8 @@ struct site {
 
 /* Sites live in chunks that never move, so a site's address is stable once made; the
  * index (open addressing over site ids, keyed by frame hash) is rebuilt when it grows. */
-static st_lock_t sites_lock;
+static void sites_repair(uint32_t i);
+ST_LOCK_DEFINE(sites_lock, ST_RANK_SITES, sites_repair);
 static struct site *site_chunks[SITE_CHUNKS];
 static uint32_t nsites;               /* ids 1..nsites are in use; read with acquire */
 static uint32_t *index_slots;
@@ -42,10 +43,9 @@ static ST_TLS uint64_t prng_state;     /* 0: not seeded yet */
 /* The shim's own code: its frames (malloc wrapper, track, here) are cut off each stack. */
 static uintptr_t shim_text_start, shim_text_end;
 
-/* A thread forking while another is inside libunwind could hand the child a held libunwind
- * lock: fork waits for unwinders to drain, and new unwinds skip meanwhile. */
+/* Threads inside libunwind now: a fork child that inherits a non-zero count may have
+ * inherited a held libunwind lock too. */
 static uint32_t unwinders;
-static uint32_t fork_pending;
 
 static inline struct site *site_at(uint32_t id)
 {
@@ -237,9 +237,7 @@ static bool use_fast_path(void)
 static int unwind(void **raw)
 {
     __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
-    int n = 0;
-    if (!__atomic_load_n(&fork_pending, __ATOMIC_SEQ_CST))
-        n = use_fast_path() ? unw_backtrace(raw, UNWIND_DEPTH) : unwind_by_steps(raw);
+    int n = use_fast_path() ? unw_backtrace(raw, UNWIND_DEPTH) : unwind_by_steps(raw);
     __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
     return n > 0 ? n : 0;
 }
@@ -296,24 +294,23 @@ static int find_shim_text(struct dl_phdr_info *info, size_t len, void *ctx)
     return 0;
 }
 
-static void fork_prepare(void)
+/* Fork child. No waiting in the parent (a fork from a signal handler that interrupted an
+ * unwind on the same thread would wait forever). If any thread was inside libunwind or the
+ * site table at fork time, the child may have inherited a held libunwind lock or a torn
+ * index: sampled stacks are off in that child, said once. */
+static void stacks_off_in_child(const char *why)
 {
-    __atomic_store_n(&fork_pending, 1, __ATOMIC_SEQ_CST);
-    while (__atomic_load_n(&unwinders, __ATOMIC_SEQ_CST)) sched_yield();
-    st_lock(&sites_lock);
+    if (st_opt.stacks_mode == ST_STACKS_OFF) return;
+    st_opt.stacks_mode = ST_STACKS_OFF;
+    st_info("fork child: %s at fork time; sampled stacks off in this process", why);
 }
 
-static void fork_parent(void)
-{
-    st_unlock(&sites_lock);
-    __atomic_store_n(&fork_pending, 0, __ATOMIC_SEQ_CST);
-}
+static void sites_repair(uint32_t i) { (void)i; stacks_off_in_child("the stack-site table was being changed"); }
 
-static void fork_child(void)
+void stacks_after_fork_child(void)
 {
-    st_lock_reset(&sites_lock);
+    if (__atomic_load_n(&unwinders, __ATOMIC_RELAXED)) stacks_off_in_child("a thread was unwinding");
     unwinders = 0;
-    __atomic_store_n(&fork_pending, 0, __ATOMIC_SEQ_CST);
 }
 
 void stacks_init(void)
@@ -322,11 +319,6 @@ void stacks_init(void)
     dl_iterate_phdr(find_shim_text, (void *)(uintptr_t)&stacks_capture);
     if (!shim_text_start) {
         st_log("stacks: cannot find the shim's own code; SESSTRIM_STACKS=off");
-        st_opt.stacks_mode = ST_STACKS_OFF;
-        return;
-    }
-    if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0) {
-        st_log("stacks: pthread_atfork failed; SESSTRIM_STACKS=off (a fork could inherit a busy unwinder)");
         st_opt.stacks_mode = ST_STACKS_OFF;
         return;
     }
@@ -423,7 +415,7 @@ static int module_record(struct dl_phdr_info *info, size_t len, void *arg)
     const char *name = info->dlpi_name;
     if ((!name || !name[0]) && !ctx->main_done) {
         /* The first object with no name is the main program. */
-        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+        ssize_t n = readlink(ST_PROC_SELF "/exe", path, sizeof path - 1);
         path[n > 0 ? n : 0] = 0;
         ctx->main_done = true;
     } else {

@@ -4,11 +4,14 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "shim.h"
+#include "service.h"
 
 ST_TLS struct st_thread *st_tls_thread;
 
@@ -18,7 +21,14 @@ ST_TLS struct st_thread *st_tls_thread;
 static struct st_thread **idx_pages[IDX_PAGES];
 static uint32_t next_idx;
 static struct st_thread *list_head, *list_tail;
-static st_lock_t list_lock;
+/* Fork child, a thread was being appended: the tail may lag. Find it again. */
+static void list_repair(uint32_t i)
+{
+    (void)i;
+    list_tail = list_head;
+    while (list_tail && list_tail->next) list_tail = list_tail->next;
+}
+ST_LOCK_DEFINE(list_lock, ST_RANK_THREADS, list_repair);
 static pthread_key_t exit_key;
 static bool exit_key_ok;
 /* Shared by threads whose record could not be mapped: counts stay roughly right. */
@@ -27,12 +37,74 @@ static struct st_thread overflow_thread = {.idx = UINT32_MAX, .parent_idx = UINT
 
 void st_lock_yield(void) { sched_yield(); }
 
+/* ---- the reaper: a shim thread must never keep a process alive.
+ * glibc ends the process with exit(0) when its last thread exits (nptl start_thread and
+ * __libc_start_call_main: "if this is the last thread we terminate the process"), judged by
+ * its thread counter __nptl_nthreads (GLIBC_PRIVATE, exported since 2.34). With shim threads
+ * running, the program's last thread is no longer glibc's last one, so nothing would end
+ * the process (a main that calls pthread_exit() hung, with SIGTERM pending forever because
+ * shim threads block every signal). So every exiting program thread wakes the reaper, which
+ * watches __nptl_nthreads for a little while: when only shim threads are left it calls
+ * exit(0) itself, exactly what glibc's last thread would have done (atexit handlers, stdio
+ * flush, our exit dump). It lives only while a program thread is exiting. */
+static int *nptl_nthreads;            /* NULL: not found, the reaper is off */
+static uint32_t shim_threads;         /* atomic: shim threads alive, the reaper included */
+static uint32_t exit_events;          /* atomic: program-thread exits seen */
+static int reaper_running;            /* atomic */
+
+void threads_shim_started(void) { __atomic_add_fetch(&shim_threads, 1, __ATOMIC_ACQ_REL); }
+
+static void *reaper_main(void *arg)
+{
+    (void)arg;
+    prctl(PR_SET_NAME, "sesstrim-reaper", 0, 0, 0);
+    for (;;) {
+        uint32_t seen = __atomic_load_n(&exit_events, __ATOMIC_ACQUIRE);
+        /* The exiting thread decrements glibc's counter right after its TSD destructors:
+         * microseconds. 200 ms covers a loaded machine; after that a program thread is
+         * still running, and the next exit wakes a reaper again. */
+        for (int i = 0; i < 200; i++) {
+            int n = __atomic_load_n(nptl_nthreads, __ATOMIC_ACQUIRE);
+            if (n > 0 && (uint32_t)n <= __atomic_load_n(&shim_threads, __ATOMIC_ACQUIRE)) exit(0);
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+        __atomic_store_n(&reaper_running, 0, __ATOMIC_RELEASE);
+        /* An exit that came while we were giving up found us running and did not start
+         * another reaper: look again for it. */
+        if (__atomic_load_n(&exit_events, __ATOMIC_ACQUIRE) == seen) break;
+        int expected = 0;
+        if (!__atomic_compare_exchange_n(&reaper_running, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            break;
+    }
+    __atomic_sub_fetch(&shim_threads, 1, __ATOMIC_ACQ_REL);
+    return NULL;
+}
+
+static void program_thread_exiting(void)
+{
+    if (!nptl_nthreads || !__atomic_load_n(&shim_threads, __ATOMIC_ACQUIRE)) return;
+    __atomic_add_fetch(&exit_events, 1, __ATOMIC_ACQ_REL);
+    int expected = 0;
+    if (!__atomic_compare_exchange_n(&reaper_running, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        return;
+    __atomic_add_fetch(&shim_threads, 1, __ATOMIC_ACQ_REL);
+    st_in_shim++;
+    int rc = shim_thread_create_raw(reaper_main, NULL);
+    st_in_shim--;
+    if (rc != 0) {
+        __atomic_sub_fetch(&shim_threads, 1, __ATOMIC_ACQ_REL);
+        __atomic_store_n(&reaper_running, 0, __ATOMIC_RELEASE);
+    }
+}
+
 static void on_thread_exit(void *p)
 {
     struct st_thread *t = p;
     t->exit_ns = st_realtime_ns();
     prctl(PR_GET_NAME, t->name, 0, 0, 0);
     __atomic_or_fetch(&t->flags, ST_THREAD_EXITED, __ATOMIC_RELEASE);
+    if (!(__atomic_load_n(&t->flags, __ATOMIC_RELAXED) & ST_THREAD_SHIM)) program_thread_exiting();
 }
 
 struct st_thread *thread_self_slow(void)
@@ -73,6 +145,7 @@ struct st_thread *thread_self_slow(void)
 
 void threads_init(void)
 {
+    nptl_nthreads = dlsym(RTLD_DEFAULT, "__nptl_nthreads");
     exit_key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0;
     struct st_thread *t = thread_self();
     if (exit_key_ok && t != &overflow_thread) pthread_setspecific(exit_key, t);
@@ -97,7 +170,9 @@ uint64_t threads_activity(void)
 
 void threads_after_fork_child(void)
 {
-    st_lock_reset(&list_lock);
+    /* Only the forking thread lives on; the parent's shim threads and reaper did not. */
+    __atomic_store_n(&shim_threads, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&reaper_running, 0, __ATOMIC_RELAXED);
     uint64_t now = st_realtime_ns();
     for (struct st_thread *t = threads_first(); t; t = t->next) {
         if (t == st_tls_thread) continue;
@@ -109,8 +184,6 @@ void threads_after_fork_child(void)
     }
 }
 
-void threads_lock_for_fork(void) { st_lock(&list_lock); }
-void threads_unlock_for_fork(void) { st_unlock(&list_lock); }
 
 /* ---- pthread_create */
 struct start_args {

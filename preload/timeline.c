@@ -15,12 +15,12 @@ struct tl_point {
 
 static struct tl_point *points;
 static uint32_t npoints;
-static st_lock_t tl_lock;
+ST_LOCK_DEFINE(tl_lock, ST_RANK_TIMELINE, NULL);
 
 uint64_t live_bytes_now(void)
 {
     uint64_t alloc = 0, freed = 0;
-    for (struct st_thread *t = threads_first(); t; t = t->next) {
+    for (struct st_thread *t = threads_first(); t; t = __atomic_load_n(&t->next, __ATOMIC_ACQUIRE)) {
         alloc += __atomic_load_n(&t->alloc_bytes, __ATOMIC_RELAXED);
         freed += __atomic_load_n(&t->freed_bytes, __ATOMIC_RELAXED);
     }
@@ -81,6 +81,8 @@ void timeline_event(uint32_t event, uint64_t arg)
     if (!st_opt.timeline_interval_ms) return;
     timeline_sample(event, arg);
 }
+
+void timeline_after_fork_child(void) { npoints = 0; }
 
 void timeline_dump_records(struct st_dump_writer *w)
 {

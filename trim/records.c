@@ -11,11 +11,14 @@ static struct st_rec_trim trims[TRIM_RING];
 static struct st_rec_trim_arena trim_arenas[TRIM_ARENA_RING];
 static uint64_t n_trims, n_trim_arenas;     /* totals ever added, under rec_lock */
 static uint32_t next_seq = 1;
-static st_lock_t rec_lock;
+ST_LOCK_DEFINE(rec_lock, ST_RANK_TRIM_RECORDS, NULL);
 
-void trim_records_lock(void) { st_lock(&rec_lock); }
-void trim_records_unlock(void) { st_unlock(&rec_lock); }
-void trim_records_reset_lock(void) { st_lock_reset(&rec_lock); }
+/* A fork child's dump lists its own trims, not its parent's. */
+void trim_records_after_fork_child(void)
+{
+    n_trims = n_trim_arenas = 0;
+    next_seq = 1;
+}
 
 uint32_t trim_records_next_seq(void)
 {

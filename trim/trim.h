@@ -85,9 +85,7 @@ extern struct trim_policy trim_pol;
 void trim_records_add(const struct st_rec_trim *t, const struct trim_arena_result *glibc,
                       const struct trim_arena_result *a, uint32_t n);
 uint32_t trim_records_next_seq(void);
-void trim_records_lock(void);
-void trim_records_unlock(void);
-void trim_records_reset_lock(void);
+void trim_records_after_fork_child(void);
 
 /* Optional core hook (weak: absent until the core provides it). */
 

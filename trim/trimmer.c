@@ -101,7 +101,7 @@ long long trim_run_locked(int trigger, const bool *busy)
     rec.arenas_skipped = pass.skipped;
     trim_records_add(&rec, glibc_pass ? &glibc_res : NULL, pass.results, pass.n_results);
 
-    st_log("trim #%u %s: rss " MIB_FMT " -> " MIB_FMT ", released " MIB_FMT
+    st_info("trim #%u %s: rss " MIB_FMT " -> " MIB_FMT ", released " MIB_FMT
            " (glibc pass " MIB_FMT ", arena tops " MIB_FMT "), arenas %u trimmed %u skipped, %llu us",
            rec.seq, trim_trigger_name(trigger), MIB_ARGS(rss_before), MIB_ARGS(rss_after),
            MIB_ARGS(released), MIB_ARGS(glibc_res.released_bytes), MIB_ARGS(pass.released_bytes),
@@ -307,28 +307,20 @@ void trim_init(void)
     }
     char desc[256];
     trim_policy_describe(&trim_pol, desc, sizeof desc);
-    st_log("trim policy: %s", desc);
+    st_info("trim policy: %s", desc);
     if (!st_arena_logic) say_fallback_once();
     start_trimmer();
 }
 
 /* ---------------------------------------------------------------- fork */
 
-void trim_before_fork(void)
-{
-    trim_lock();                      /* no trim is half done in the child's copy */
-    trim_records_lock();
-}
-
-void trim_after_fork_parent(void)
-{
-    trim_records_unlock();
-    trim_unlock();
-}
+/* No lock is held across fork (preload/lock.h): a trim another thread was running is simply
+ * not the child's; glibc's fork itself waits for the arena locks a trim holds. */
+static bool restart_in_child;
 
 void trim_after_fork_child(void)
 {
-    trim_records_reset_lock();
+    trim_records_after_fork_child();
     __atomic_store_n(&trim_busy, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&wake_word, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&session_end_pending, 0, __ATOMIC_RELAXED);
@@ -336,6 +328,13 @@ void trim_after_fork_child(void)
     memset(arena_act, 0, sizeof arena_act);
     bool was_running = __atomic_load_n(&trimmer_running, __ATOMIC_ACQUIRE);
     __atomic_store_n(&trimmer_running, false, __ATOMIC_RELEASE);
-    /* The parent's trimmer did not survive fork(); the child gets its own. */
-    if (was_running && trim_policy_has_trigger(&trim_pol)) start_trimmer();
+    /* The parent's trimmer did not survive fork(); the child gets its own on its first
+     * allocation (trim_child_restart), not from inside the atfork handler. */
+    restart_in_child = was_running && trim_policy_has_trigger(&trim_pol);
+}
+
+void trim_child_restart(void)
+{
+    if (restart_in_child) start_trimmer();
+    restart_in_child = false;
 }
