@@ -17,7 +17,9 @@ DEPFLAGS  = -MMD -MP
 # initial-exec TLS so the recursion guard never calls into the TLS allocator.
 PRELOAD_CFLAGS := $(CSTD) $(OPT) $(WARN) -flto -fPIC -fvisibility=hidden -ftls-model=initial-exec \
                   -fno-omit-frame-pointer -Iinclude -Ipreload -Itrim
-PRELOAD_LIBS   := -lunwind -lpthread -ldl
+# libunwind: a private PIC copy linked in and hidden (scripts/build-libunwind.sh says why).
+UNWIND_A       := $(BUILD)/third/libunwind-private.a
+PRELOAD_LIBS   := -Wl,--exclude-libs,ALL $(UNWIND_A) -lpthread -ldl
 ANALYZER_CFLAGS := $(CSTD) $(OPT) $(WARN) -Iinclude -Ianalyzer $(shell pkg-config --cflags libdw 2>/dev/null)
 ANALYZER_LIBS   := -ldw -lelf -lm -lstdc++
 PROG_CFLAGS     := $(CSTD) $(OPT) $(WARN) -Iinclude -pthread
@@ -69,8 +71,22 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_USED) $(DEPFLAGS) -c $< -o $@
 
-$(LIB): $(PRELOAD_OBJ)
-	$(CC) -shared -flto -O2 -Wl,-z,defs -Wl,--no-undefined -o $@ $^ $(PRELOAD_LIBS)
+$(UNWIND_A): scripts/build-libunwind.sh
+	@mkdir -p $(dir $@)
+	@scripts/build-libunwind.sh $@
+
+$(LIB): $(PRELOAD_OBJ) $(UNWIND_A)
+	$(CC) -shared -flto -O2 -Wl,-z,defs -Wl,--no-undefined -o $@ $(PRELOAD_OBJ) $(PRELOAD_LIBS)
+
+# The same library built for tests with -DST_DEBUG: lock ranks checked on every acquisition,
+# ST_ASSERT aborts. Tests run programs under it (tests/scripts/test_debug_build.sh).
+DEBUG_LIB := $(BUILD)/libsesstrim-debug.so
+DEBUG_OBJ := $(PRELOAD_SRC:%.c=$(BUILD)/obj-debug/%.o)
+$(BUILD)/obj-debug/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -flto -O2,$(PRELOAD_CFLAGS)) -O1 -DST_DEBUG=1 $(DEPFLAGS) -c $< -o $@
+$(DEBUG_LIB): $(DEBUG_OBJ) $(UNWIND_A)
+	$(CC) -shared -Wl,-z,defs -Wl,--no-undefined -o $@ $(DEBUG_OBJ) $(PRELOAD_LIBS)
 
 $(READERLIB): $(ANALYZER_LIBOBJ)
 	@mkdir -p $(dir $@)
@@ -104,7 +120,7 @@ $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(PROG_CFLAGS) -o $@ $< -ldl -lm
 
-check-build: all $(READERLIB) $(TEST_BIN) $(PROG_BIN) $(PROG_LIB) $(SAMPLE_BIN) $(BENCH_BIN)
+check-build: all $(DEBUG_LIB) $(READERLIB) $(TEST_BIN) $(PROG_BIN) $(PROG_LIB) $(SAMPLE_BIN) $(BENCH_BIN)
 
 test: deps
 	@$(MAKE) -s --no-print-directory check-build

@@ -2,7 +2,7 @@
 # install-deps.sh: make sure the Debian 12 packages sesstrim builds and tests with are here.
 # As root it installs what is missing with apt-get; otherwise it prints the exact command.
 set -u
-need=(build-essential pkg-config libunwind-dev uthash-dev libdw-dev libelf-dev catch2 python3)
+need=(build-essential pkg-config dpkg-dev libunwind-dev uthash-dev libdw-dev libelf-dev catch2 python3)
 # Used by tests and benchmarks when present; installed too so CI measures the same things.
 want=(sqlite3 git gcc heaptrack libjemalloc2 libtcmalloc-minimal4 chromium clang)
 
