@@ -72,6 +72,9 @@ enum st_record_type {
 #define ST_PROC_UNVERIFIED_GLIBC 0x4u /* glibc version outside the verified range */
 #define ST_PROC_STACKS        0x8u
 #define ST_PROC_FORK_CHILD    0x10u
+#define ST_PROC_NOT_INTERPOSED 0x20u /* another malloc comes first: the program's allocations
+                                        are not seen (the dump says nothing about them) */
+#define ST_PROC_MALLOC_DEBUG  0x40u /* glibc's libc_malloc_debug.so serves malloc behind the shim */
 
 /* st_rec_process.reason: why this dump was written */
 enum st_dump_reason {
@@ -128,6 +131,8 @@ struct st_rec_arena_thread {
 
 #define ST_THREAD_EXITED 0x1u
 #define ST_THREAD_MAIN   0x2u
+#define ST_THREAD_FORK_PARENT 0x8u /* in a fork child: a thread of the parent (it did not
+                                       survive fork; only its allocations were inherited) */
 #define ST_THREAD_SHIM   0x4u   /* the shim's own trimmer thread */
 
 struct st_rec_thread {

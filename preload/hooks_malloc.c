@@ -1,6 +1,7 @@
 /* hooks_malloc.c: the malloc family. Each wrapper forwards to the next allocator and
  * records the result in the live table; the bookkeeping runs under a TLS recursion guard. */
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <string.h>
 #include "shim.h"
@@ -46,6 +47,41 @@ static void *boot_alloc(size_t size, size_t align)
 }
 
 /* ---- resolution of the next allocator, once */
+/* Which of two definitions the dynamic linker meets first: objects are searched in load
+ * order, the order dl_iterate_phdr reports them. */
+struct order_ctx { const char *a, *b; const char *first; };
+static int order_visit(struct dl_phdr_info *info, size_t len, void *arg)
+{
+    (void)len;
+    struct order_ctx *c = arg;
+    const char *n = info->dlpi_name ? info->dlpi_name : "";
+    if (c->a && !strcmp(n, c->a)) { c->first = c->a; return 1; }
+    if (c->b && !strcmp(n, c->b)) { c->first = c->b; return 1; }
+    return 0;
+}
+static void *earlier(void *a, void *b)
+{
+    if (!a || !b || a == b) return a ? a : b;
+    Dl_info ia, ib;
+    if (!dladdr(a, &ia) || !dladdr(b, &ib) || !ia.dli_fname || !ib.dli_fname) return a;
+    struct order_ctx c = {ia.dli_fname, ib.dli_fname, NULL};
+    dl_iterate_phdr(order_visit, &c);
+    return c.first == ib.dli_fname ? b : a;
+}
+
+/* The definition of a malloc-family symbol the program's own references bind to (scope
+ * RTLD_DEFAULT) or the next one after the shim (RTLD_NEXT). Programs reference
+ * malloc@GLIBC_2.2.5 (x86-64's base version), which an unversioned definition (ours,
+ * jemalloc's) satisfies and so does a non-default version: glibc's libc_malloc_debug.so
+ * defines only malloc@GLIBC_2.2.5, which plain dlsym never returns. The earlier of the two
+ * lookups in search order is the one the linker picks; using it keeps glibc's malloc
+ * debugging (MALLOC_CHECK_, mtrace, mcheck) working behind the shim instead of bypassed. */
+void *symbol_as_bound(void *scope, const char *name)
+{
+    return earlier(dlsym(scope, name), dlvsym(scope, name, "GLIBC_2.2.5"));
+}
+void *next_symbol(const char *name) { return symbol_as_bound(RTLD_NEXT, name); }
+
 static int resolve_state;  /* 0 not yet, 1 in progress, 2 done */
 
 void hooks_malloc_resolve(void)
@@ -57,16 +93,16 @@ void hooks_malloc_resolve(void)
     }
     st_in_shim++;
     struct st_real r;
-    r.malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
-    r.free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
-    r.calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
-    r.realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
-    r.memalign = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "memalign");
-    r.posix_memalign = (int (*)(void **, size_t, size_t))dlsym(RTLD_NEXT, "posix_memalign");
-    r.aligned_alloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "aligned_alloc");
-    r.valloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "valloc");
-    r.pvalloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "pvalloc");
-    r.malloc_usable_size = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+    r.malloc = (void *(*)(size_t))next_symbol("malloc");
+    r.free = (void (*)(void *))next_symbol("free");
+    r.calloc = (void *(*)(size_t, size_t))next_symbol("calloc");
+    r.realloc = (void *(*)(void *, size_t))next_symbol("realloc");
+    r.memalign = (void *(*)(size_t, size_t))next_symbol("memalign");
+    r.posix_memalign = (int (*)(void **, size_t, size_t))next_symbol("posix_memalign");
+    r.aligned_alloc = (void *(*)(size_t, size_t))next_symbol("aligned_alloc");
+    r.valloc = (void *(*)(size_t))next_symbol("valloc");
+    r.pvalloc = (void *(*)(size_t))next_symbol("pvalloc");
+    r.malloc_usable_size = (size_t (*)(void *))next_symbol("malloc_usable_size");
     /* Whatever is missing falls back to glibc's own exported entry points. */
     if (!r.malloc || !r.free || !r.calloc || !r.realloc) {
         r.malloc = __libc_malloc; r.free = __libc_free;

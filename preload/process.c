@@ -1,6 +1,7 @@
 /* process.c: the shim's life cycle: the constructor that wires every part, the exit dump,
  * fork handling (the child keeps working and dumps under its own pid) and RSS. */
 #include <dlfcn.h>
+#include <errno.h>
 #include <sys/syscall.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -71,33 +72,44 @@ void process_child_restart(void)
 }
 
 typedef pid_t (*fork_fn)(void);
+static fork_fn next_fork;   /* resolved in the constructor: fork() may be called from a
+                               signal handler, where dlsym (which allocates) must not run */
 
 /* fork is wrapped only to make sure the shim is started; the work is in the atfork
  * handlers, which also cover fork() called from inside libc (e.g. by system()). */
 ST_EXPORT pid_t fork(void)
 {
-    static fork_fn next_fork;
     if (!next_fork) {
         st_in_shim++;
         next_fork = (fork_fn)dlsym(RTLD_NEXT, "fork");
         st_in_shim--;
-        if (!next_fork) return -1;
+        if (!next_fork) { errno = ENOSYS; return -1; }
     }
     return next_fork();
 }
 
+/* Say, once at start and in every dump, when the shim does not see what it claims to see:
+ * another malloc bound ahead of it (jemalloc, tcmalloc or libc_malloc_debug.so listed before
+ * it in LD_PRELOAD, or linked into the program), or a non-glibc malloc behind it. */
 static void check_interposition(void)
 {
-    void *first = dlsym(RTLD_DEFAULT, "malloc");
-    if (first && first != (void *)&malloc) {
-        Dl_info info;
-        const char *who = dladdr(first, &info) && info.dli_fname ? info.dli_fname : "another library";
-        st_log("malloc comes from %s, loaded ahead of sesstrim: allocations will not be tracked", who);
+    Dl_info mine, info;
+    void *first = symbol_as_bound(RTLD_DEFAULT, "malloc");
+    if (first && dladdr((void *)check_interposition, &mine) && dladdr(first, &info) &&
+        info.dli_fbase != mine.dli_fbase) {
+        st_process_flags |= ST_PROC_NOT_INTERPOSED;
+        st_log("malloc comes from %s, loaded ahead of sesstrim: the program's allocations are not "
+               "seen (put sesstrim first in LD_PRELOAD)", info.dli_fname ? info.dli_fname : "another library");
     }
     if (st_foreign_malloc) {
-        Dl_info info;
         const char *who = dladdr((void *)st_real.malloc, &info) && info.dli_fname ? info.dli_fname : "?";
-        st_log("malloc is not glibc's (%s): arena attribution off, allocations still tracked", who);
+        if (strstr(who, "libc_malloc_debug")) {
+            st_process_flags |= ST_PROC_MALLOC_DEBUG;
+            st_log("glibc's malloc debugging (%s) serves malloc behind sesstrim: its checks stay on, "
+                   "allocations are tracked, arena attribution is off", who);
+        } else {
+            st_log("malloc is not glibc's (%s): arena attribution off, allocations still tracked", who);
+        }
     }
 }
 
@@ -105,6 +117,7 @@ __attribute__((constructor)) static void shim_start(void)
 {
     st_in_shim++;
     hooks_malloc_resolve();
+    next_fork = (fork_fn)dlsym(RTLD_NEXT, "fork");
     st_pid = getpid();
     st_start_realtime_ns = st_realtime_ns();
     options_parse();              /* opens the log itself, before warning about anything */

@@ -249,6 +249,8 @@ extern ST_TLS int st_in_shim;     /* recursion guard: >0 while inside the shim *
 extern ST_TLS uint32_t st_cur_session; /* the innermost session ref on this thread */
 extern bool st_started;           /* constructor finished */
 void hooks_malloc_resolve(void);
+void *next_symbol(const char *name); /* RTLD_NEXT, as the program's versioned references bind */
+void *symbol_as_bound(void *scope, const char *name);
 void hooks_malloc_start(void);    /* end of the constructor: tracking begins */
 void hooks_malloc_detour(void);   /* send the next allocation through the slow path once */
 extern bool st_foreign_malloc;    /* the next malloc is not glibc's (jemalloc, tcmalloc...) */

@@ -177,6 +177,7 @@ void threads_after_fork_child(void)
     for (struct st_thread *t = threads_first(); t; t = t->next) {
         if (t == st_tls_thread) continue;
         if (!(t->flags & ST_THREAD_EXITED)) { t->exit_ns = now; t->flags |= ST_THREAD_EXITED; }
+        t->flags |= ST_THREAD_FORK_PARENT;
     }
     if (st_tls_thread) {
         st_tls_thread->tid = (uint32_t)syscall(SYS_gettid);
