@@ -68,8 +68,9 @@ void glibc_arena_init(void)
     char *end;
     major = (unsigned)strtoul(ver, &end, 10);
     if (*end == '.') minor = (unsigned)strtoul(end + 1, NULL, 10);
-    if (major != 2 || minor < 28 || minor > 39) {
-        st_log("glibc %s is outside the verified range 2.28..2.39: accounting without arena internals", ver);
+    if (major != 2 || minor < ST_GLIBC_FLOOR_MINOR || minor > ST_GLIBC_VERIFIED_MAX_MINOR) {
+        st_log("glibc %s is outside the verified range 2.%d..2.%d: accounting without arena internals",
+               ver, ST_GLIBC_FLOOR_MINOR, ST_GLIBC_VERIFIED_MAX_MINOR);
         return;
     }
     heapinfo_size = minor >= 35 ? HEAPINFO_SIZEOF : 32;

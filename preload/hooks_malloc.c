@@ -168,7 +168,9 @@ static void note_arena_slow(struct st_thread *t, uint32_t arena)
     t->home_slot = slot;
 }
 
-#define BUMP(field, v) __atomic_store_n(&(field), (field) + (v), __ATOMIC_RELAXED)
+/* A counter only its owner thread writes: a relaxed load and store (no locked instruction),
+ * so the dump's relaxed loads from other threads are not C11 data races. */
+#define BUMP(field, v) __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (v), __ATOMIC_RELAXED)
 
 /* The guard st_in_shim is raised for the whole of the bookkeeping: a signal handler that
  * interrupts it and calls malloc/free (glog, crash reporters and backtrace libraries do)

@@ -27,9 +27,11 @@ struct shard {
     uint64_t count;                /* live entries */
     uint64_t freed;                /* slots holding a freed address */
     struct st_entry *slots;
-    char pad[64 - sizeof(st_lock_t) - sizeof(uint32_t) - 2 * sizeof(uint64_t) - sizeof(void *)];
-} __attribute__((aligned(64)));
+} __attribute__((aligned(64)));       /* padded to a cache line by its alignment */
 
+_Static_assert(sizeof(struct shard) == 64, "one shard header per cache line: no false sharing");
+_Static_assert(sizeof(struct st_entry) == 32, "metadata per live allocation: 32 bytes a slot");
+_Static_assert((NSHARDS & (NSHARDS - 1)) == 0, "shard_of takes the top SHARD_BITS of a hash");
 extern struct shard shards[NSHARDS];
 bool livetable_grow(struct shard *s);   /* out of line: rebuilds, dropping freed slots */
 #define SLOT_FREED 1u

@@ -92,8 +92,14 @@ static void slot_release(struct st_session *s)
     uint32_t idx = s->ref & SESS_IDX_MASK;
     __atomic_store_n(&s->ref, 0, __ATOMIC_RELEASE);
     uint32_t generation = s->generation;
-    memset((char *)s + offsetof(struct st_session, total_alloc_bytes), 0,
-           sizeof *s - offsetof(struct st_session, total_alloc_bytes));
+    /* Word by word, atomically: a thread that read the old ref just before it changed may
+     * still be adding to these counters (its update is then lost, never torn). */
+    _Static_assert(offsetof(struct st_session, total_alloc_bytes) % 8 == 0 &&
+                   (sizeof(struct st_session) - offsetof(struct st_session, total_alloc_bytes)) % 8 == 0,
+                   "session counters are cleared as 64-bit words");
+    for (uint64_t *w = (uint64_t *)((char *)s + offsetof(struct st_session, total_alloc_bytes));
+         w < (uint64_t *)(s + 1); w++)
+        __atomic_store_n(w, 0, __ATOMIC_RELAXED);
     s->generation = generation;
     st_lock(&registry_lock);
     s->next_free = free_head;

@@ -99,7 +99,8 @@ void st_assert_failed(const char *what, const char *file, int line);
 
 struct st_xfree_cell { uint32_t alloc_idx; uint32_t used; uint64_t count, bytes; };
 
-/* A thread's record. Counters written only by the owning thread are plain (read racily by
+/* A thread's record. Counters written only by the owning thread are updated with relaxed
+ * atomic load+store (BUMP: no locked instruction) and read with relaxed loads (by
  * the dump); counters other threads touch are atomics. Records outlive their thread.
  * live bytes = alloc_bytes - (freed_bytes - cross_free_bytes) - freed_by_others_bytes. */
 #define ST_THREAD_ARENAS 8
@@ -139,6 +140,16 @@ void threads_after_fork_child(void);
 /* Shim threads alive (trimmer, service): the reaper ends the process when only they are
  * left, as glibc does when the last thread exits (see threads.c). */
 void threads_shim_started(void);
+
+/* ---------------------------------------------------------------- glibc versions */
+/* The floor: the library links against dlsym/dladdr/pthread_* at GLIBC_2.34 (libpthread and
+ * libdl merged into libc) and mallinfo2 at 2.33, so it does not load on an older glibc at all
+ * (tests/scripts/test_glibc_floor.sh checks the built library's objdump -T against this).
+ * Arena internals are read from the floor up to the newest glibc whose malloc_state and
+ * heap_info layout was checked against its source (2.39); every version in that range has
+ * safe-linking (2.32+), which the fastbin walk decodes. Newer: accounting only, one line. */
+#define ST_GLIBC_FLOOR_MINOR 34
+#define ST_GLIBC_VERIFIED_MAX_MINOR 39
 
 /* ---------------------------------------------------------------- glibc_arena.c */
 /* Which glibc arena served a pointer, read from the chunk header while it is live. */
