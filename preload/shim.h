@@ -305,9 +305,9 @@ int dump_write(const char *path, int reason);
  * stacks_capture unwinds with libunwind, deduplicates and returns a site id (0: none). */
 extern ST_TLS int64_t st_sample_countdown;
 uint32_t stacks_capture(size_t size);
-void stacks_init(void);
+void stacks_init(void);           /* constructor: warm the unwinder (its first call allocates) */
 void stacks_after_fork_child(void); /* a fork that interrupted an unwind turns stacks off */
-void timeline_after_fork_child(void); /* the child's timeline starts empty */           /* constructor: warm the unwinder (its first call allocates) */
+void timeline_after_fork_child(void); /* the child's timeline starts empty */
 static inline uint32_t stacks_site_for(size_t size)
 {
     if (st_opt.stacks_mode == ST_STACKS_OFF) return 0;
