@@ -2,6 +2,8 @@
  * Everything writes with write(2) from stack buffers: no malloc, no stdio. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -46,6 +48,25 @@ static int open_target(bool *close_after)
     return 2;
 }
 
+/* A line must never kill the host: if fd 2 is a pipe whose reader is gone, write() raises
+ * SIGPIPE, whose default action ends the process. Block it for the write and, if this write
+ * raised it (it was not already pending), take it back off the thread's pending set. */
+static void write_no_sigpipe(int fd, const char *buf, size_t len)
+{
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigpending(&pending);
+    bool was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    ssize_t w = write(fd, buf, len);
+    if (w < 0 && errno == EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        sigtimedwait(&pipe_set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 static void emit(const char *fmt, va_list ap)
 {
     char line[768];
@@ -59,8 +80,7 @@ static void emit(const char *fmt, va_list ap)
     bool close_after;
     int fd = open_target(&close_after);
     if (fd >= 0) {
-        ssize_t w = write(fd, line, len);
-        (void)w;
+        write_no_sigpipe(fd, line, len);
         if (close_after) close(fd);
     }
     errno = saved_errno;
