@@ -153,6 +153,12 @@ static inline bool must_bypass(void)
 }
 static inline bool resolving_here(void) { return resolve_state != 2 && st_in_shim; }
 
+/* ---- inside glibc's allocator: a per-thread depth, so fork() knows when a signal handler
+ * interrupted this thread while it may hold a glibc arena lock (process.c). */
+ST_TLS int st_in_alloc;
+#define IN_ALLOC(call) ({ st_in_alloc++; __typeof__(call) r_ = (call); st_in_alloc--; r_; })
+#define IN_ALLOC_VOID(call) do { st_in_alloc++; call; st_in_alloc--; } while (0)
+
 /* ---- accounting */
 static void note_arena_slow(struct st_thread *t, uint32_t arena)
 {
@@ -251,9 +257,9 @@ ST_EXPORT void *malloc(size_t size)
 {
     if (ST_UNLIKELY(must_bypass())) {
         if (resolving_here()) return boot_alloc(size, 16);
-        return st_real.malloc(size);
+        return IN_ALLOC(st_real.malloc(size));
     }
-    void *p = st_real.malloc(size);
+    void *p = IN_ALLOC(st_real.malloc(size));
     if (ST_LIKELY(p != NULL)) track(p, size, st_cur_session);
     return p;
 }
@@ -261,10 +267,10 @@ ST_EXPORT void *malloc(size_t size)
 ST_EXPORT void free(void *p)
 {
     if (!p || ST_UNLIKELY(is_boot(p))) return;
-    if (ST_UNLIKELY(must_bypass())) { st_real.free(p); return; }
+    if (ST_UNLIKELY(must_bypass())) { IN_ALLOC_VOID(st_real.free(p)); return; }
     struct st_entry e;
     untrack(p, &e);
-    st_real.free(p);
+    IN_ALLOC_VOID(st_real.free(p));
 }
 
 ST_EXPORT void *calloc(size_t n, size_t size)
@@ -275,9 +281,9 @@ ST_EXPORT void *calloc(size_t n, size_t size)
             if (__builtin_mul_overflow(n, size, &total)) return NULL;
             return boot_alloc(total, 16);
         }
-        return st_real.calloc(n, size);
+        return IN_ALLOC(st_real.calloc(n, size));
     }
-    void *p = st_real.calloc(n, size);
+    void *p = IN_ALLOC(st_real.calloc(n, size));
     if (ST_LIKELY(p != NULL)) track(p, n * size, st_cur_session);
     return p;
 }
@@ -291,10 +297,10 @@ ST_EXPORT void *realloc(void *p, size_t size)
     }
     if (ST_UNLIKELY(must_bypass())) {
         if (resolving_here()) return p ? NULL : boot_alloc(size, 16);
-        return st_real.realloc(p, size);
+        return IN_ALLOC(st_real.realloc(p, size));
     }
     if (!p) {
-        void *np = st_real.realloc(NULL, size);
+        void *np = IN_ALLOC(st_real.realloc(NULL, size));
         if (np) track(np, size, st_cur_session);
         return np;
     }
@@ -304,7 +310,7 @@ ST_EXPORT void *realloc(void *p, size_t size)
     st_in_shim++;
     bool had = livetable_remove((uintptr_t)p, &old);
     st_in_shim--;
-    void *np = st_real.realloc(p, size);
+    void *np = IN_ALLOC(st_real.realloc(p, size));
     st_in_shim++;
     if (!np && size != 0) {
         if (had) livetable_insert(&old);  /* failed: p is still live and unchanged */
@@ -337,16 +343,16 @@ ST_EXPORT void *memalign(size_t align, size_t size)
 {
     if (ST_UNLIKELY(must_bypass())) {
         if (resolving_here()) return boot_alloc(size, align);
-        return st_real.memalign(align, size);
+        return IN_ALLOC(st_real.memalign(align, size));
     }
-    return aligned_common(st_real.memalign(align, size), size);
+    return aligned_common(IN_ALLOC(st_real.memalign(align, size)), size);
 }
 
 ST_EXPORT void *aligned_alloc(size_t align, size_t size)
 {
     bool bypass = must_bypass();              /* resolves st_real on first use: read it after */
     if (ST_UNLIKELY(bypass) && resolving_here()) return boot_alloc(size, align);
-    void *p = (st_real.aligned_alloc ? st_real.aligned_alloc : st_real.memalign)(align, size);
+    void *p = IN_ALLOC((st_real.aligned_alloc ? st_real.aligned_alloc : st_real.memalign)(align, size));
     return ST_UNLIKELY(bypass) ? p : aligned_common(p, size);
 }
 
@@ -359,10 +365,10 @@ ST_EXPORT int posix_memalign(void **out, size_t align, size_t size)
     }
     int rc;
     if (st_real.posix_memalign) {
-        rc = st_real.posix_memalign(out, align, size);
+        rc = IN_ALLOC(st_real.posix_memalign(out, align, size));
     } else {
         if (align % sizeof(void *) || (align & (align - 1)) || !align) return EINVAL;
-        *out = st_real.memalign(align, size);
+        *out = IN_ALLOC(st_real.memalign(align, size));
         rc = *out ? 0 : ENOMEM;
     }
     if (rc == 0 && !bypass) aligned_common(*out, size);
@@ -373,18 +379,18 @@ ST_EXPORT void *valloc(size_t size)
 {
     if (ST_UNLIKELY(must_bypass())) {
         if (resolving_here()) return boot_alloc(size, 4096);
-        return st_real.valloc(size);
+        return IN_ALLOC(st_real.valloc(size));
     }
-    return aligned_common(st_real.valloc(size), size);
+    return aligned_common(IN_ALLOC(st_real.valloc(size)), size);
 }
 
 ST_EXPORT void *pvalloc(size_t size)
 {
     if (ST_UNLIKELY(must_bypass())) {
         if (resolving_here()) return boot_alloc((size + 4095) & ~(size_t)4095, 4096);
-        return st_real.pvalloc(size);
+        return IN_ALLOC(st_real.pvalloc(size));
     }
-    return aligned_common(st_real.pvalloc(size), size);
+    return aligned_common(IN_ALLOC(st_real.pvalloc(size)), size);
 }
 
 ST_EXPORT size_t malloc_usable_size(void *p)

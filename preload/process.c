@@ -77,6 +77,17 @@ static fork_fn next_fork;   /* resolved in the constructor: fork() may be called
 
 /* fork is wrapped only to make sure the shim is started; the work is in the atfork
  * handlers, which also cover fork() called from inside libc (e.g. by system()). */
+/* fork() called by a signal handler that interrupted fork() or malloc/free on the same
+ * thread. glibc makes that safe only in a single-threaded process, where its fork takes no
+ * lock (tst-mallocfork2); the shim's own threads make every process multi-threaded in
+ * glibc's eyes, so glibc's fork would wait for the atfork lock or the arena lock the
+ * interrupted call holds: a hang the program would not have without the shim. Such a call
+ * goes to _Fork() (glibc 2.34: the async-signal-safe fork, no handlers, no locks) and the
+ * shim's child handler runs by hand. (Interrupted inside other glibc locks, e.g. stdio's,
+ * fork from a handler is as unsafe as in any multi-threaded program: docs/design.md.) */
+static ST_TLS int forking;
+static fork_fn raw_fork;
+
 ST_EXPORT pid_t fork(void)
 {
     if (!next_fork) {
@@ -85,7 +96,17 @@ ST_EXPORT pid_t fork(void)
         st_in_shim--;
         if (!next_fork) { errno = ENOSYS; return -1; }
     }
-    return next_fork();
+    if (ST_UNLIKELY(forking || st_in_alloc) && raw_fork) {
+        st_in_shim++;
+        pid_t pid = raw_fork();
+        if (pid == 0) fork_child();   /* lowers the guard itself */
+        else st_in_shim--;
+        return pid;
+    }
+    forking++;
+    pid_t pid = next_fork();
+    forking--;
+    return pid;
 }
 
 /* Say, once at start and in every dump, when the shim does not see what it claims to see:
@@ -118,6 +139,7 @@ __attribute__((constructor)) static void shim_start(void)
     st_in_shim++;
     hooks_malloc_resolve();
     next_fork = (fork_fn)dlsym(RTLD_NEXT, "fork");
+    raw_fork = (fork_fn)dlsym(RTLD_DEFAULT, "_Fork");
     st_pid = getpid();
     st_start_realtime_ns = st_realtime_ns();
     options_parse();              /* opens the log itself, before warning about anything */

@@ -257,6 +257,7 @@ struct st_real {
 };
 extern struct st_real st_real;
 extern ST_TLS int st_in_shim;     /* recursion guard: >0 while inside the shim */
+extern ST_TLS int st_in_alloc;    /* >0 while this thread is inside glibc's malloc family */
 extern ST_TLS uint32_t st_cur_session; /* the innermost session ref on this thread */
 extern bool st_started;           /* constructor finished */
 void hooks_malloc_resolve(void);
