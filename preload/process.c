@@ -119,8 +119,8 @@ static void check_interposition(void)
     if (first && dladdr((void *)check_interposition, &mine) && dladdr(first, &info) &&
         info.dli_fbase != mine.dli_fbase) {
         st_process_flags |= ST_PROC_NOT_INTERPOSED;
-        st_log("malloc comes from %s, loaded ahead of sesstrim: the program's allocations are not "
-               "seen (put sesstrim first in LD_PRELOAD)", info.dli_fname ? info.dli_fname : "another library");
+        st_log("malloc comes from %s, loaded ahead of sesstrim: sesstrim does not see the program's "
+               "allocations (put sesstrim first in LD_PRELOAD)", info.dli_fname ? info.dli_fname : "another library");
     }
     if (st_foreign_malloc) {
         const char *who = dladdr((void *)st_real.malloc, &info) && info.dli_fname ? info.dli_fname : "?";
