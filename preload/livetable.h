@@ -42,10 +42,16 @@ static inline struct shard *shard_of(uintptr_t ptr)
     return &shards[h >> (64 - SHARD_BITS)];
 }
 
+/* Pages are hashed, addresses within a page are not: the chunks of one 4 KiB page land in
+ * one run of 128 slots, in address order. Programs allocate and free in address order a lot
+ * (building a list, then freeing it; a fresh heap carved front to back), and then inserts
+ * and removes walk the table sequentially instead of missing the cache on every call
+ * (glibc's tst-malloc_info, 13 M 40-byte blocks in 4 threads: 7.0 s of user time in the
+ * shim with a plain hash of the address, 3.6 s with this one; glibc alone 0.6 s). */
 static inline uint32_t home_slot(uintptr_t ptr, uint32_t mask)
 {
-    uint64_t h = (uint64_t)(ptr >> 4) * 0x9E3779B97F4A7C15ull;
-    return (uint32_t)(h >> 32) & mask;
+    uint64_t h = (uint64_t)(ptr >> 12) * 0x9E3779B97F4A7C15ull;
+    return ((uint32_t)(h >> 32) + (uint32_t)((ptr >> 5) & 127)) & mask;
 }
 
 static inline int64_t livetable_find_slot(struct shard *s, uintptr_t ptr)
