@@ -211,14 +211,21 @@ static bool idle_arenas_due(uint64_t now)
 }
 
 /* rss> re-arms once an arena that was busy when it disarmed (or became busy since) has
- * gone quiet: freed memory may be waiting for a trim. A trim that found only live
- * memory disarms it again, so this never loops faster than the arenas go busy and idle. */
+ * gone quiet and the quiet arenas hold free resident memory worth a trim (an eighth of the
+ * mark). All quiet arenas are measured, not only that one: a thread's frees are counted
+ * on its own arena, but the memory it freed may be in another's. Each busy-to-quiet change
+ * costs one measurement, so a heartbeat resting between beats is no trim loop. */
 static bool rss_rearm_by_idle(void)
 {
+    bool any = false;
     uint32_t n = arena_count();
     for (uint32_t id = 0; id < n && id < ST_ARENA_MAX; id++)
-        if (arena_rss_pending[id] && !arena_busy[id]) return true;
-    return false;
+        if (arena_rss_pending[id] && !arena_busy[id]) { arena_rss_pending[id] = false; any = true; }
+    if (!any) return false;
+    trim_lock();
+    uint64_t fr = arena_free_resident(arena_busy);
+    trim_unlock();
+    return fr > trim_pol.rss_high / 8;
 }
 
 /* The first trigger whose condition holds now, or 0. */

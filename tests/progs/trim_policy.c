@@ -211,12 +211,21 @@ int main(int argc, char **argv)
         dump("live");
         sleep_ms(6 * ms);
         dump("live2");
-        /* The live memory is freed and the program goes idle: RSS stays above the mark
-         * unless the trigger, disarmed while the memory was live, re-arms. */
-        release_kept(k, 2);
+        sleep_ms(6 * ms);
+        dump("live3");
+        /* The live memory is freed, all but each thread's last block, which keeps the rest
+         * out of glibc's reach (in a bin, not the top), and the program goes idle: RSS
+         * stays above the mark unless the trigger, disarmed while the memory was live,
+         * re-arms. */
+        for (int t = 0; t < 2; t++) {
+            for (size_t i = 0; i + 1 < k[t].n; i++) free(k[t].blocks[i]);
+            k[t].blocks[0] = k[t].blocks[k[t].n - 1];
+            k[t].n = 1;
+        }
         printf("released rss_mib=%llu\n", (unsigned long long)rss_mib());
         sleep_ms(6 * ms);
         dump("released");
+        release_kept(k, 2);
     } else if (!strcmp(mode, "every")) {
         churn_ms(10 * ms);
         dump("end");
