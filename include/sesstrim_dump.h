@@ -219,7 +219,8 @@ enum st_trim_trigger {
  * top_released_bytes / bin_released_bytes: what the top-chunk and bin passes released
  * (released_bytes also counts glibc's malloc_trim pass with glibc=on); slices: lock holds;
  * flags: 0x1 malloc_trim(0) ran first (glibc=on or no arena logic), 0x2 an idle-all= trim
- * (the whole process was quiet), 0x4 a free list failed validation (that arena was left). */
+ * (the whole process was quiet), 0x4 a free list failed validation (that arena was left);
+ * shim_released_bytes: the shim's own live-table memory unmapped (not in released_bytes). */
 struct st_rec_trim {
     uint32_t seq, trigger;      /* enum st_trim_trigger */
     uint64_t time_ns;
@@ -230,6 +231,7 @@ struct st_rec_trim {
     uint64_t max_lock_hold_ns;
     uint64_t top_released_bytes, bin_released_bytes;
     uint32_t slices, flags;
+    uint64_t shim_released_bytes;
 };
 
 /* st_rec_trim_arena.arena_id of the row for glibc's own malloc_trim(0) pass, measured for

@@ -93,6 +93,13 @@ extern struct trim_policy trim_pol;
 /* The last trim_run_locked's pass (trim lock held): which arenas it reached. */
 const struct trim_pass *trim_last_pass(void);
 
+/* preload/livetable.c (its header belongs to the core): the shim's own unused live-table
+ * memory, given back on each trim (only_quiet: just shards unchanged since the last
+ * livetable_note_quiet(), which the trimmer calls every tick). Returns the bytes
+ * unmapped; raises *max_hold_ns to the longest shard-lock hold of the rebuilds. */
+size_t livetable_release_unused(bool only_quiet, uint64_t *max_hold_ns);
+void livetable_note_quiet(void);
+
 /* ---------------------------------------------------------------- records.c */
 /* `glibc` (may be NULL) is the malloc_trim(0) pass, `a[n]` the per-arena top results. */
 void trim_records_add(const struct st_rec_trim *t, const struct trim_arena_result *glibc,

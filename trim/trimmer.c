@@ -87,6 +87,11 @@ long long trim_run_locked(int trigger, const bool *busy, const bool *only, uint3
         arena_trim_all(&pass);
         if (pass.corrupt) flags |= TRIM_F_CORRUPT;
     }
+    /* The shim's own peak too: live-table shards that a burst of allocations grew. Policy
+     * trims rebuild only shards untouched since the last tick (a rebuild holds the shard's
+     * lock for milliseconds); an API trim waits like glibc would and takes them all. */
+    uint64_t table_hold_ns = 0;
+    uint64_t shim_released = livetable_release_unused(trigger != ST_TRIG_API, &table_hold_ns);
     uint64_t rss_after = proc_rss_bytes();
     uint64_t released = glibc_res.released_bytes + pass.released_bytes;
 
@@ -106,15 +111,17 @@ long long trim_run_locked(int trigger, const bool *busy, const bool *only, uint3
     rec.bin_released_bytes = pass.bin_released;
     rec.slices = pass.slices;
     rec.flags = flags;
+    rec.shim_released_bytes = shim_released;
     trim_records_add(&rec, glibc_pass ? &glibc_res : NULL, pass.results, pass.n_results);
 
     st_log("trim #%u %s%s: rss " MIB_FMT " -> " MIB_FMT ", released " MIB_FMT
-           " (tops " MIB_FMT ", bins " MIB_FMT "%s), arenas %u trimmed %u skipped, %llu us, "
-           "longest arena lock %llu us in %u slices",
+           " (tops " MIB_FMT ", bins " MIB_FMT "%s), shim tables " MIB_FMT " (lock %llu us), arenas %u trimmed"
+           " %u skipped, %llu us, longest arena lock %llu us in %u slices",
            rec.seq, trim_trigger_name(trigger), (flags & TRIM_F_IDLE_ALL) ? "-all" : "",
            MIB_ARGS(rss_before), MIB_ARGS(rss_after), MIB_ARGS(released),
            MIB_ARGS(pass.top_released), MIB_ARGS(pass.bin_released),
-           glibc_pass ? ", after malloc_trim(0)" : "", pass.trimmed, pass.skipped,
+           glibc_pass ? ", after malloc_trim(0)" : "", MIB_ARGS(shim_released),
+           (unsigned long long)(table_hold_ns / 1000), pass.trimmed, pass.skipped,
            (unsigned long long)(rec.duration_ns / 1000),
            (unsigned long long)(pass.max_hold_ns / 1000), pass.slices);
     timeline_event(ST_EV_TRIM, rec.seq);
@@ -315,9 +322,9 @@ static void *trimmer_main(void *arg)
         /* Finds main_arena (once) and arenas created since: their activity counts too. */
         arena_discover_all();
         update_arena_activity(now, s.quiet_ns ? s.quiet_ns : tick);
-        if (s.last_trim_ns && now - s.last_trim_ns < trim_pol.min_interval_ns) continue;
+        if (s.last_trim_ns && now - s.last_trim_ns < trim_pol.min_interval_ns) { livetable_note_quiet(); continue; }
         int trigger = due_trigger(&s, now);
-        if (!trigger) continue;
+        if (!trigger) { livetable_note_quiet(); continue; }
         /* idle-all: everything is quiet by definition; idle: exactly the due arenas.
          * Session end: the arenas that just freed are the ones to trim. The others leave
          * recently busy arenas alone. */
@@ -330,6 +337,7 @@ static void *trimmer_main(void *arg)
         trim_run_locked(trigger, use_busy ? arena_busy : NULL, per_arena ? arena_idle_due : NULL, flags);
         after_trim(&s, trigger, flags, st_now_ns());
         trim_unlock();
+        livetable_note_quiet();
     }
     return NULL;
 }

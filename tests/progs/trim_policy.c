@@ -173,7 +173,7 @@ static void *churn_big(void *arg)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: trim_policy idle|rss|every|session|free|busy-idle|heartbeat|main|threads|fork|api DIR [MS]\n");
+        fprintf(stderr, "usage: trim_policy idle|rss|every|session|free|busy-idle|heartbeat|main|table|threads|fork|api DIR [MS]\n");
         return 64;
     }
     const char *mode = argv[1];
@@ -294,6 +294,22 @@ int main(int argc, char **argv)
         dump("main");
         __asm__ volatile("" : : "r"(guard) : "memory");
         free(guard);
+    } else if (!strcmp(mode, "table")) {
+        /* A burst of 1 M small live blocks grows the shim's live table; once they are
+         * freed, a trim gives the table's unused memory back too. */
+        enum { N = 1 << 20 };
+        void **v = malloc(N * sizeof *v);
+        for (int i = 0; i < N; i++) {
+            v[i] = malloc(16);
+            __asm__ volatile("" : : "r"(v[i]) : "memory");
+        }
+        for (int i = 0; i < N; i++) free(v[i]);
+        free(v);
+        uint64_t before = rss_mib();
+        long long released = sesstrim_trim();
+        printf("table before_mib=%llu after_mib=%llu released=%lld\n", (unsigned long long)before,
+               (unsigned long long)rss_mib(), released);
+        dump("table");
     } else if (!strcmp(mode, "threads")) {
         churn_ms(ms);
         list_threads();

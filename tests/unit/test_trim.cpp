@@ -304,6 +304,25 @@ TEST_CASE("the API trim releases thread-arena tops that malloc_trim(0) keeps", "
     CHECK(st::contains(text.out, std::string("thread-arena top chunks ") + fmt));
 }
 
+TEST_CASE("a trim gives the shim's own unused table memory back", "[trim][table]")
+{
+    std::string dir = st::tempdir();
+    st::Result r = st::run({st::prog("trim_policy"), "table", dir}, {{"SESSTRIM_TRIM", ""}});
+    INFO(r.out << r.err);
+    REQUIRE(r.status == 0);
+    unsigned long long before = 0, after = 0;
+    long long released = 0;
+    auto at = r.out.find("table before_mib=");
+    REQUIRE(at != std::string::npos);
+    REQUIRE(sscanf(r.out.c_str() + at, "table before_mib=%llu after_mib=%llu released=%lld", &before, &after, &released) == 3);
+    st::Dump d(dir + "/table.dump");
+    REQUIRE(d.ok);
+    REQUIRE(d.d.n_trims == 1);
+    // 1 M live entries grew the table to at least 32 MiB; with them freed it shrinks back.
+    CHECK(d.d.trims[0].shim_released_bytes >= (24ull << 20));
+    CHECK(after + 24 <= before);
+}
+
 TEST_CASE("the trimmer thread exists only with a policy, with every signal blocked", "[trim][thread]")
 {
     st::Result none = run_policy("threads", st::tempdir(), "", "50");
