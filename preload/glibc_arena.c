@@ -95,8 +95,9 @@ static bool is_thread_arena_state(uintptr_t state)
 static uint32_t register_state(uintptr_t state, uint32_t kind)
 {
     if (kind == ST_ARENA_MAIN) {
-        arenas[0].state = state;
         arenas[0].kind = ST_ARENA_MAIN;
+        /* read without the lock by the dump and the trimmer: publish it last */
+        __atomic_store_n(&arenas[0].state, state, __ATOMIC_RELEASE);
         return 0;
     }
     for (uint32_t i = 1; i < n_arenas; i++)
