@@ -219,6 +219,13 @@ enum st_trim_trigger {
     ST_TRIG_SESSION_END = 4, ST_TRIG_FREE_RESIDENT = 5, ST_TRIG_API = 6,
 };
 
+/* Fields after arenas_skipped were added later (older dumps end there: read as 0).
+ * max_lock_hold_ns: the longest an arena lock was held by this trim in one slice;
+ * top_released_bytes / bin_released_bytes: what the top-chunk and bin passes released
+ * (released_bytes also counts glibc's malloc_trim pass with glibc=on); slices: lock holds;
+ * flags: 0x1 malloc_trim(0) ran first (glibc=on or no arena logic), 0x2 an idle-all= trim
+ * (the whole process was quiet), 0x4 a free list failed validation (that arena was left);
+ * shim_released_bytes: the shim's own live-table memory unmapped (not in released_bytes). */
 struct st_rec_trim {
     uint32_t seq, trigger;      /* enum st_trim_trigger */
     uint64_t time_ns;
@@ -226,6 +233,10 @@ struct st_rec_trim {
     uint64_t released_bytes;
     uint64_t duration_ns;
     uint32_t arenas_trimmed, arenas_skipped;
+    uint64_t max_lock_hold_ns;
+    uint64_t top_released_bytes, bin_released_bytes;
+    uint32_t slices, flags;
+    uint64_t shim_released_bytes;
 };
 
 /* st_rec_trim_arena.arena_id of the row for glibc's own malloc_trim(0) pass, measured for

@@ -1,14 +1,17 @@
-/* glibc_arena.c: which glibc arena served a pointer, the registry of arenas seen, and
- * glibc's arena lock. The only file that knows glibc's heap layout (see shim.h offsets). */
+/* glibc_arena.c: which glibc arena served a pointer, the registry of arenas seen (main_arena
+ * included, found without needing a thread arena), and glibc's arena lock. Offsets are in
+ * glibc_layout.h; every structure found by guessing is read with st_safe_read first. */
 #include <errno.h>
 #include <gnu/libc-version.h>
 #include <linux/futex.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "shim.h"
+#include "safe_read.h"
 
 bool st_arena_logic;
 uint64_t st_heap_max_size = 64ull << 20;
@@ -93,8 +96,9 @@ static bool is_thread_arena_state(uintptr_t state)
 static uint32_t register_state(uintptr_t state, uint32_t kind)
 {
     if (kind == ST_ARENA_MAIN) {
-        arenas[0].state = state;
         arenas[0].kind = ST_ARENA_MAIN;
+        /* read without the lock by the dump and the trimmer: publish it last */
+        __atomic_store_n(&arenas[0].state, state, __ATOMIC_RELEASE);
         return 0;
     }
     for (uint32_t i = 1; i < n_arenas; i++)
@@ -215,21 +219,213 @@ void arena_note_thread(uint32_t id, struct st_thread *t)
     if (id < ST_ARENA_MAX) __atomic_add_fetch(&arenas[id].threads_seen, 1, __ATOMIC_RELAXED);
 }
 
+/* ---- main_arena
+ * glibc does not export main_arena: it is a static struct malloc_state in libc's data. It
+ * is found by its shape, in a copy of libc's writable mappings: at a candidate address A,
+ * the mutex is 0..2, every one of the 127 bins is either empty, meaning its fd and bk both
+ * point at the bin's own header inside A, or holds two 16-aligned chunk pointers outside
+ * libc; top is 16-aligned; system_mem <= max_system_mem. Random data does not link a
+ * dozen words to their own addresses at exactly these offsets. The one candidate is then
+ * verified against the brk heap before it is trusted (matches_brk_heap), and every other
+ * element of the arena ring from it must look like a thread arena. Failing that,
+ * main-arena features are off, said in one line. */
+static int main_search;               /* 0 not yet, 1 found, 2 gave up */
+static unsigned main_search_tries;     /* under registry_lock */
+
+struct libc_span { uintptr_t fn; uint64_t inode; uintptr_t lo, hi; uintptr_t rw[8][2]; int nrw; bool after_last; };
+
+static bool libc_maps_cb(const struct st_map_line *m, void *ctx)
+{
+    struct libc_span *s = ctx;
+    if (!s->inode && m->start <= s->fn && s->fn < m->end && m->inode) s->inode = m->inode;
+    return true;
+}
+
+static bool libc_rw_cb(const struct st_map_line *m, void *ctx)
+{
+    struct libc_span *s = ctx;
+    bool ours = m->inode == s->inode;
+    /* libc's .bss continues in the anonymous mapping right after its last file mapping */
+    bool bss = s->after_last && !m->inode && !m->path[0] && s->hi == m->start;
+    s->after_last = ours;
+    if (!ours && !bss) return true;
+    if (!s->lo || m->start < s->lo) s->lo = m->start;
+    if (m->end > s->hi) s->hi = m->end;
+    if ((m->perms & 3) == 3 && !(m->perms & 8) && s->nrw < 8) {
+        s->rw[s->nrw][0] = m->start;
+        s->rw[s->nrw][1] = m->end;
+        s->nrw++;
+    }
+    return true;
+}
+
+static inline uintptr_t word_at(const unsigned char *b, size_t off)
+{
+    uintptr_t w;
+    memcpy(&w, b + off, sizeof w);
+    return w;
+}
+
+/* The malloc_state shape at address `addr`, whose bytes are b[0..MSTATE_SIZEOF). Chunk
+ * pointers must lie outside [lo, hi), libc's own mappings. */
+static bool mstate_shape(const unsigned char *b, uintptr_t addr, uintptr_t lo, uintptr_t hi)
+{
+    int mutex;
+    memcpy(&mutex, b + MSTATE_MUTEX, sizeof mutex);
+    if (mutex < 0 || mutex > 2) return false;
+    uintptr_t top = word_at(b, MSTATE_TOP), next = word_at(b, MSTATE_NEXT);
+    if (!top || (top & (CHUNK_ALIGN - 1)) || (top >= lo && top < hi)) return false;
+    if (!next || (next & 7)) return false;
+    if (word_at(b, MSTATE_SYSTEM_MEM) > word_at(b, MSTATE_MAX_SYSTEM_MEM)) return false;
+    int empty = 0;
+    for (int i = 1; i < MSTATE_NBINS; i++) {
+        size_t off = MSTATE_BINS + (size_t)(i - 1) * 16;
+        uintptr_t fd = word_at(b, off), bk = word_at(b, off + 8), self = MSTATE_BIN_AT(addr, i);
+        if (fd == self && bk == self) { empty++; continue; }
+        if (!fd || !bk || ((fd | bk) & (CHUNK_ALIGN - 1))) return false;
+        if ((fd >= lo && fd < hi) || (bk >= lo && bk < hi)) return false;
+    }
+    return empty >= 8;                /* large bins are empty in nearly every program */
+}
+
+struct heap_find { uintptr_t start, end; };
+static bool brk_heap_cb(const struct st_map_line *m, void *ctx)
+{
+    struct heap_find *h = ctx;
+    if (strcmp(m->path, "[heap]")) return true;
+    h->start = m->start;
+    h->end = m->end;
+    return false;
+}
+
+static uintptr_t brk_heap_start;      /* never moves once the brk heap exists */
+
+bool arena_main_heap_range(uintptr_t *start, uintptr_t *end)
+{
+    if (!__atomic_load_n(&brk_heap_start, __ATOMIC_ACQUIRE)) {
+        struct heap_find h = {0, 0};
+        st_maps_each(brk_heap_cb, &h);
+        if (!h.start) return false;
+        __atomic_store_n(&brk_heap_start, h.start, __ATOMIC_RELEASE);
+    }
+    uintptr_t brk = (uintptr_t)sbrk(0);
+    if (brk == (uintptr_t)-1 || brk <= brk_heap_start) return false;
+    *start = brk_heap_start;
+    *end = brk;
+    return true;
+}
+
+/* The candidate's numbers agree with the brk heap: its top chunk ends at the current break
+ * (main_arena is contiguous) and it holds what was sbrk'd since the heap began (glibc may
+ * have left up to a page of the initial break unused for alignment). Checked with reads
+ * that cannot fault, and without asking glibc: mallinfo2 walks every free list, which a
+ * host that corrupted its heap would make fault in glibc itself. */
+static bool matches_brk_heap(uintptr_t cand)
+{
+    uintptr_t top, top_size, sys, hs, he;
+    if (!st_safe_word(cand + MSTATE_TOP, &top) || !st_safe_word(cand + MSTATE_SYSTEM_MEM, &sys)) return false;
+    if (!arena_main_heap_range(&hs, &he) || top < hs || top + CHUNK_HDR > he) return false;
+    if (!st_safe_word(top + CHUNK_SIZE_OFF, &top_size)) return false;
+    top_size &= ~(uintptr_t)CHUNK_FLAGS;
+    if (top + top_size != he) return false;
+    uint64_t span = he - hs;
+    return sys <= span && span - sys < 2 * 4096;
+}
+
+static void main_search_failed(const char *why)
+{
+    __atomic_store_n(&main_search, 2, __ATOMIC_RELEASE);
+    st_log("main arena not found (%s): it is not measured, reported in detail or trimmed", why);
+}
+
+/* Scan libc's writable data for the main_arena shape; register it once verified. */
+static void find_main_arena(void)
+{
+    struct libc_span s;
+    memset(&s, 0, sizeof s);
+    s.fn = (uintptr_t)&mallinfo2;     /* code inside libc.so.6, wherever it was loaded */
+    st_maps_each(libc_maps_cb, &s);
+    if (!s.inode) { main_search_failed("libc's mapping not identified"); return; }
+    st_maps_each(libc_rw_cb, &s);
+    uintptr_t found = 0;
+    int candidates = 0;
+    enum { WINDOW = 64 << 10 };
+    unsigned char *buf = meta_map(WINDOW + MSTATE_SIZEOF);
+    if (!buf) return;
+    for (int r = 0; r < s.nrw; r++) {
+        /* overlapping windows so a struct across a window edge is still seen whole */
+        for (uintptr_t at = s.rw[r][0]; at + MSTATE_SIZEOF <= s.rw[r][1]; at += WINDOW) {
+            size_t len = s.rw[r][1] - at < WINDOW + MSTATE_SIZEOF ? s.rw[r][1] - at : WINDOW + MSTATE_SIZEOF;
+            if (!st_safe_read(at, buf, len)) continue;
+            for (size_t off = 0; off + MSTATE_SIZEOF <= len && off < WINDOW; off += 8)
+                if (mstate_shape(buf + off, at + off, s.lo, s.hi)) {
+                    if (at + off != found) candidates++;
+                    found = at + off;
+                }
+        }
+    }
+    meta_unmap(buf, WINDOW + MSTATE_SIZEOF);
+    if (candidates == 0) {
+        /* Before glibc's first malloc every bin is zero, and the brk heap may not exist
+         * yet: try again at later trims and dumps, then give up. */
+        if (++main_search_tries >= 20) main_search_failed("no malloc_state shape in libc's data");
+        return;
+    }
+    if (candidates > 1) { main_search_failed("several malloc_state shapes in libc's data"); return; }
+    if (!matches_brk_heap(found)) {
+        if (++main_search_tries >= 20) main_search_failed("it does not match the brk heap");
+        return;
+    }
+    uintptr_t a = found;
+    for (int steps = 0; steps < 2 * ST_ARENA_MAX; steps++) {
+        if (!st_safe_word(a + MSTATE_NEXT, &a) || (a != found && !is_thread_arena_state(a))) {
+            main_search_failed("its arena ring holds something that is not a thread arena");
+            return;
+        }
+        if (a == found) break;
+    }
+    register_state(found, ST_ARENA_MAIN);
+    __atomic_store_n(&main_search, 1, __ATOMIC_RELEASE);
+}
+
 void arena_discover_all(void)
 {
-    if (!st_arena_logic) return;
+    if (!st_arena_logic || !st_safe_read_works()) return;
     st_lock(&registry_lock);
-    uintptr_t start = 0;
+    if (!arenas[0].state && __atomic_load_n(&main_search, __ATOMIC_ACQUIRE) == 0) find_main_arena();
+    uintptr_t start = arenas[0].state;
     for (uint32_t i = 1; i < n_arenas && !start; i++) start = arenas[i].state;
     if (start) {
         uintptr_t a = start;
         for (int steps = 0; steps < 2 * ST_ARENA_MAX; steps++) {
-            a = __atomic_load_n((uintptr_t *)(a + MSTATE_NEXT), __ATOMIC_ACQUIRE);
-            if (!a || a == start) break;
-            register_state(a, is_thread_arena_state(a) ? ST_ARENA_THREAD : ST_ARENA_MAIN);
+            if (!st_safe_word(a + MSTATE_NEXT, &a) || !a || a == start) break;
+            if (is_thread_arena_state(a)) { register_state(a, ST_ARENA_THREAD); continue; }
+            if (a == arenas[0].state) continue;
+            /* The ring's one non-heap element is main_arena: trust it only with its shape. */
+            unsigned char b[MSTATE_SIZEOF];
+            if (arenas[0].state || !st_safe_read(a, b, sizeof b) || !mstate_shape(b, a, a, a + MSTATE_SIZEOF) ||
+                !matches_brk_heap(a))
+                break;
+            register_state(a, ST_ARENA_MAIN);
+            __atomic_store_n(&main_search, 1, __ATOMIC_RELEASE);
         }
     }
     st_unlock(&registry_lock);
+}
+
+bool arena_is_glibc_heap(uintptr_t start)
+{
+    if (!st_arena_logic || (start & (st_heap_max_size - 1))) return false;
+    uintptr_t state;
+    /* Any anonymous mapping can sit on this boundary (a PROT_NONE reservation too): read
+     * its first word only through a read that cannot fault. */
+    if (!st_safe_word(start + HEAPINFO_AR_PTR, &state)) return false;
+    uint32_t n = arena_count();
+    for (uint32_t i = 1; i < n; i++) {
+        const struct st_arena *a = arena_get(i);
+        if (a && a->state == state) return true;
+    }
+    return false;
 }
 
 /* ---- glibc's lock protocol (lll_lock / lll_unlock on a private futex) */

@@ -87,3 +87,71 @@ uint64_t livetable_count(void)
 }
 
 
+/* Each shard's (count + freed) at the trimmer's last tick: a shard still at the same
+ * value when a trim comes is not in use, and its rebuild will stall nobody. */
+static uint64_t shard_seen[NSHARDS];
+
+void livetable_note_quiet(void)
+{
+    for (uint32_t n = 0; n < NSHARDS; n++)
+        shard_seen[n] = __atomic_load_n(&shards[n].count, __ATOMIC_RELAXED) +
+                        __atomic_load_n(&shards[n].freed, __ATOMIC_RELAXED) * 0x10001ull;
+}
+
+/* Give back table memory a past peak left: a shard whose live entries fill under an
+ * eighth of it (freed slots dominate) is rebuilt at the smallest power of two that keeps
+ * its load at or under a quarter (SHARD_INITIAL at least), dropping the freed slots, and
+ * the old table is unmapped. Called by trims (trim/trimmer.c), never on the hot path. The
+ * new table is mapped before and the old one unmapped after the shard's lock is held, so
+ * the lock covers one pass over the old table's slots (about 10 ms per million slots
+ * here; the longest goes to *max_hold_ns), so with only_quiet a shard is rebuilt only if
+ * it did not change since livetable_note_quiet(); shards are done one at a time. Returns
+ * the bytes unmapped. */
+size_t livetable_release_unused(bool only_quiet, uint64_t *max_hold_ns)
+{
+    size_t released = 0;
+    for (uint32_t n = 0; n < NSHARDS; n++) {
+        struct shard *s = &shards[n];
+        /* unlocked peek: most shards are not worth the lock */
+        uint32_t mask = __atomic_load_n(&s->mask, __ATOMIC_RELAXED);
+        uint64_t count = __atomic_load_n(&s->count, __ATOMIC_RELAXED);
+        if (mask + 1 <= SHARD_INITIAL || (count + 1) * 8 > (uint64_t)mask + 1) continue;
+        if (only_quiet && shard_seen[n] != count + __atomic_load_n(&s->freed, __ATOMIC_RELAXED) * 0x10001ull)
+            continue;
+        uint32_t newcap = SHARD_INITIAL;
+        while ((uint64_t)newcap < (count + 1) * 4) newcap *= 2;
+        if (newcap * 2 > mask + 1) continue;
+        struct st_entry *ns = meta_map((size_t)newcap * sizeof(struct st_entry));
+        if (!ns) continue;
+        struct st_entry *old = NULL;
+        uint32_t oldcap = 0;
+        st_lock(&s->lock);
+        uint64_t t0 = st_now_ns();
+        /* the shard may have changed since the peek: the new table must still fit */
+        if (s->slots && s->mask == mask && (s->count + 1) * 2 <= newcap) {
+            uint32_t nmask = newcap - 1;
+            for (uint32_t i = 0; i <= mask; i++) {
+                uintptr_t p = s->slots[i].ptr;
+                if (!p || (p & SLOT_FREED)) continue;
+                uint32_t j = home_slot(p, nmask);
+                while (ns[j].ptr) j = (j + 1) & nmask;
+                ns[j] = s->slots[i];
+            }
+            old = s->slots;
+            oldcap = mask + 1;
+            s->slots = ns;
+            s->mask = nmask;
+            s->freed = 0;
+        }
+        uint64_t hold = st_now_ns() - t0;
+        st_unlock(&s->lock);
+        if (hold > *max_hold_ns) *max_hold_ns = hold;
+        if (old) {
+            meta_unmap(old, (size_t)oldcap * sizeof(struct st_entry));
+            released += (size_t)(oldcap - newcap) * sizeof(struct st_entry);
+        } else {
+            meta_unmap(ns, (size_t)newcap * sizeof(struct st_entry));
+        }
+    }
+    return released;
+}

@@ -187,27 +187,8 @@ void arena_discover_all(void);
 void arena_registry_after_fork_child(void);
 uint64_t st_heapinfo_size(void);  /* sizeof(heap_info) for this glibc: 48, or 32 before 2.35 */
 
-/* glibc's struct malloc_state field offsets (2.28..2.39 x86-64, see notes). */
-#define MSTATE_MUTEX 0
-#define MSTATE_FLAGS 4
-#define MSTATE_HAVE_FASTCHUNKS 8
-#define MSTATE_FASTBINS 16
-#define MSTATE_NFASTBINS 10
-#define MSTATE_TOP 96
-#define MSTATE_BINS 112
-#define MSTATE_NBINS 128
-#define MSTATE_NEXT 2160
-#define MSTATE_ATTACHED 2176
-#define MSTATE_SYSTEM_MEM 2184
-#define MSTATE_MAX_SYSTEM_MEM 2192
-#define HEAPINFO_AR_PTR 0
-#define HEAPINFO_PREV 8
-#define HEAPINFO_SIZE 16
-#define HEAPINFO_SIZEOF 48
-#define CHUNK_PREV_INUSE 0x1u
-#define CHUNK_IS_MMAPPED 0x2u
-#define CHUNK_NON_MAIN 0x4u
-#define CHUNK_FLAGS 0x7u
+/* glibc's malloc_state / heap_info / chunk layout: glibc_layout.h, the one place. */
+#include "glibc_layout.h"
 
 /* ---------------------------------------------------------------- livetable.c */
 /* Every live allocation: pointer -> entry, in tables the shim maps itself. Sharded by the

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include "shim.h"
 #include "dump_parts.h"
+#include "arena_stats.h"
 
 static char smaps_buf[64 * 1024];   /* used under the dump lock only */
 
@@ -14,18 +15,6 @@ struct mapping_acc {
     struct st_rec_mapping m;
     char name[256];
 };
-
-static bool is_arena_heap(uintptr_t start)
-{
-    if (!st_arena_logic || (start & (st_heap_max_size - 1))) return false;
-    uintptr_t state = *(volatile uintptr_t *)(start + HEAPINFO_AR_PTR);
-    uint32_t n = arena_count();
-    for (uint32_t i = 1; i < n; i++) {
-        const struct st_arena *a = arena_get(i);
-        if (a && a->state == state) return true;
-    }
-    return false;
-}
 
 static void flush_mapping(struct st_dump_writer *w, struct mapping_acc *acc)
 {
@@ -36,7 +25,7 @@ static void flush_mapping(struct st_dump_writer *w, struct mapping_acc *acc)
     if (!strcmp(name, "[heap]")) m->kind = ST_MAP_BRK_HEAP;
     else if (!strncmp(name, "[stack", 6)) m->kind = ST_MAP_STACK;
     else if (name[0] == '/') m->kind = ST_MAP_FILE;
-    else if (!name[0] && is_arena_heap(m->start)) m->kind = ST_MAP_ARENA_HEAP;
+    else if (!name[0] && arena_is_glibc_heap(m->start)) m->kind = ST_MAP_ARENA_HEAP;
     else if (!name[0]) m->kind = ST_MAP_ANON;
     else m->kind = ST_MAP_OTHER;
     dump_put(w, ST_REC_MAPPING, m, sizeof *m, name, (uint32_t)strlen(name));

@@ -1,6 +1,7 @@
 /* threads.c: a record per thread (created on its first allocation), the pthread_create
  * wrapper that records parent, start and inherited session, and exit via a TLS key. */
 #include <dlfcn.h>
+#include <linux/futex.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -43,58 +44,63 @@ void st_lock_yield(void) { sched_yield(); }
  * its thread counter __nptl_nthreads (GLIBC_PRIVATE, exported since 2.34). With shim threads
  * running, the program's last thread is no longer glibc's last one, so nothing would end
  * the process (a main that calls pthread_exit() hung, with SIGTERM pending forever because
- * shim threads block every signal). So every exiting program thread wakes the reaper, which
- * watches __nptl_nthreads for a little while: when only shim threads are left it calls
- * exit(0) itself, exactly what glibc's last thread would have done (atexit handlers, stdio
- * flush, our exit dump). It lives only while a program thread is exiting. */
+ * shim threads block every signal). That can only happen once the main thread has called
+ * pthread_exit() (otherwise the process ends through exit()), so only then is a reaper
+ * started: it sleeps, is woken by every program thread that exits, watches glibc's counter
+ * for a little while, and when only shim threads are left calls exit(0) itself, exactly what
+ * glibc's last thread would have done (atexit handlers, stdio flush, our exit dump). */
 static int *nptl_nthreads;            /* NULL: not found, the reaper is off */
 static uint32_t shim_threads;         /* atomic: shim threads alive, the reaper included */
-static uint32_t exit_events;          /* atomic: program-thread exits seen */
-static int reaper_running;            /* atomic */
+static int exit_word;                 /* futex: bumped by every exiting program thread */
+static int reaper_started;            /* atomic */
 
 void threads_shim_started(void) { __atomic_add_fetch(&shim_threads, 1, __ATOMIC_ACQ_REL); }
+
+static bool only_shim_threads_left(void)
+{
+    int n = __atomic_load_n(nptl_nthreads, __ATOMIC_ACQUIRE);
+    return n > 0 && (uint32_t)n <= __atomic_load_n(&shim_threads, __ATOMIC_ACQUIRE);
+}
 
 static void *reaper_main(void *arg)
 {
     (void)arg;
     prctl(PR_SET_NAME, "sesstrim-reaper", 0, 0, 0);
+    __atomic_or_fetch(&thread_self()->flags, ST_THREAD_SHIM, __ATOMIC_RELAXED);
     for (;;) {
-        uint32_t seen = __atomic_load_n(&exit_events, __ATOMIC_ACQUIRE);
-        /* The exiting thread decrements glibc's counter right after its TSD destructors:
-         * microseconds. 200 ms covers a loaded machine; after that a program thread is
-         * still running, and the next exit wakes a reaper again. */
+        int seen = __atomic_load_n(&exit_word, __ATOMIC_ACQUIRE);
+        /* An exiting thread decrements glibc's counter right after its TSD destructors
+         * (microseconds): look every millisecond for 200 ms, then sleep until the next exit
+         * (a 1 s timeout covers threads that ended without passing our destructor). */
         for (int i = 0; i < 200; i++) {
-            int n = __atomic_load_n(nptl_nthreads, __ATOMIC_ACQUIRE);
-            if (n > 0 && (uint32_t)n <= __atomic_load_n(&shim_threads, __ATOMIC_ACQUIRE)) exit(0);
+            if (only_shim_threads_left()) exit(0);
             struct timespec ts = {0, 1000000};
             nanosleep(&ts, NULL);
         }
-        __atomic_store_n(&reaper_running, 0, __ATOMIC_RELEASE);
-        /* An exit that came while we were giving up found us running and did not start
-         * another reaper: look again for it. */
-        if (__atomic_load_n(&exit_events, __ATOMIC_ACQUIRE) == seen) break;
-        int expected = 0;
-        if (!__atomic_compare_exchange_n(&reaper_running, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-            break;
+        struct timespec second = {1, 0};
+        if (__atomic_load_n(&exit_word, __ATOMIC_ACQUIRE) == seen)
+            syscall(SYS_futex, &exit_word, FUTEX_WAIT_PRIVATE, seen, &second, NULL, 0);
     }
-    __atomic_sub_fetch(&shim_threads, 1, __ATOMIC_ACQ_REL);
     return NULL;
 }
 
-static void program_thread_exiting(void)
+static void program_thread_exiting(bool is_main)
 {
     if (!nptl_nthreads || !__atomic_load_n(&shim_threads, __ATOMIC_ACQUIRE)) return;
-    __atomic_add_fetch(&exit_events, 1, __ATOMIC_ACQ_REL);
-    int expected = 0;
-    if (!__atomic_compare_exchange_n(&reaper_running, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&reaper_started, __ATOMIC_ACQUIRE)) {
+        __atomic_add_fetch(&exit_word, 1, __ATOMIC_ACQ_REL);
+        syscall(SYS_futex, &exit_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
         return;
+    }
+    if (!is_main || __atomic_exchange_n(&reaper_started, 1, __ATOMIC_ACQ_REL)) return;
     __atomic_add_fetch(&shim_threads, 1, __ATOMIC_ACQ_REL);
     st_in_shim++;
     int rc = shim_thread_create_raw(reaper_main, NULL);
     st_in_shim--;
     if (rc != 0) {
         __atomic_sub_fetch(&shim_threads, 1, __ATOMIC_ACQ_REL);
-        __atomic_store_n(&reaper_running, 0, __ATOMIC_RELEASE);
+        st_log("main thread exited: cannot start the reaper thread (error %d); the process may "
+               "outlive its last thread", rc);
     }
 }
 
@@ -104,7 +110,8 @@ static void on_thread_exit(void *p)
     t->exit_ns = st_realtime_ns();
     prctl(PR_GET_NAME, t->name, 0, 0, 0);
     __atomic_or_fetch(&t->flags, ST_THREAD_EXITED, __ATOMIC_RELEASE);
-    if (!(__atomic_load_n(&t->flags, __ATOMIC_RELAXED) & ST_THREAD_SHIM)) program_thread_exiting();
+    uint32_t flags = __atomic_load_n(&t->flags, __ATOMIC_RELAXED);
+    if (!(flags & ST_THREAD_SHIM)) program_thread_exiting(flags & ST_THREAD_MAIN);
 }
 
 struct st_thread *thread_self_slow(void)
@@ -172,7 +179,7 @@ void threads_after_fork_child(void)
 {
     /* Only the forking thread lives on; the parent's shim threads and reaper did not. */
     __atomic_store_n(&shim_threads, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&reaper_running, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&reaper_started, 0, __ATOMIC_RELAXED);
     uint64_t now = st_realtime_ns();
     for (struct st_thread *t = threads_first(); t; t = t->next) {
         if (t == st_tls_thread) continue;

@@ -2,8 +2,8 @@
  * (scripts/build-libunwind.sh renames them to these). libunwind 1.6 validates an address
  * before reading it by writing one byte from it into a pipe it opened at start (write
  * fails with EFAULT if unreadable), and reopens the pipe when a read on it fails. Here the
- * pipe is two fd numbers no kernel hands out, and the validation is a process_vm_readv of
- * one byte from ourselves, which fails instead of faulting: no fd is opened, none can be
+ * pipe is two fd numbers no kernel hands out, and the validation is a one-byte st_safe_read
+ * (process_vm_readv on ourselves), which fails instead of faulting: no fd is opened, none can be
  * confused with the program's. Every other call goes to libc unchanged. */
 #include <errno.h>
 #include <stdarg.h>
@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include "shim.h"
+#include "safe_read.h"
 
 #define FAKE_READ_FD (-1000001)
 #define FAKE_WRITE_FD (-1000002)
@@ -18,8 +19,7 @@
 static bool readable_byte(const void *addr)
 {
     char c;
-    struct iovec local = {&c, 1}, remote = {(void *)addr, 1};
-    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == 1;
+    return st_safe_read((uintptr_t)addr, &c, 1);
 }
 
 int st_unw_pipe2(int fds[2], int flags);

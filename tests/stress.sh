@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # stress.sh: `make stress`: a long trim-vs-churn run (default 60 s, ST_STRESS_SECONDS to
-# change): policy trims every 300us plus back-to-back API trims beside 4 churning threads.
+# change): policy trims every 300us plus back-to-back API trims beside 4 churning threads;
+# each trim releases top chunks and pages inside free bin chunks in lock slices.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${ST_BUILD:-$ROOT/build}
@@ -24,6 +25,7 @@ run() {  # label, policy, extra args...
 }
 run policy-and-api "every=300us;min-interval=0,quiet=0" --api-trim --fork
 run api-only "" --api-trim --api-gap-us 100
-run policy-glibc-off "every=200us;min-interval=0,quiet=0,glibc=off"
+run policy-glibc-on "every=200us;min-interval=0,quiet=0,glibc=on"
+run policy-bins-busy "every=1ms;min-interval=0,quiet=0" --api-trim --api-gap-us 50
 [ $fail -eq 0 ] && echo "stress: PASS" || echo "stress: FAIL"
 exit $fail

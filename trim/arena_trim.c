@@ -1,18 +1,20 @@
-/* arena_trim.c: the part malloc_trim(0) misses: madvise the resident pages of each arena's
- * top chunk under glibc's own arena lock, and measure free-but-resident bytes. */
+/* arena_trim.c: the shim's own release of free memory, arena by arena, under glibc's own
+ * arena lock taken in short slices: (1) the resident pages of the top chunk beyond its
+ * header (malloc_trim(0) never touches a thread arena's top), (2) the whole pages inside
+ * free chunks of the unsorted bin and of the bins of page size and up (what glibc's mtrim
+ * releases), never the chunk's own words (prev_size, size, fd, bk, fd/bk_nextsize). The
+ * same sweep, without madvise, measures free-but-resident bytes for free-resident>. Every
+ * chunk is found through the validated walker of arena_stats.c. */
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "trim.h"
 #include "arena_stats.h"
 
-/* glibc 2.36 chunk layout: prev_size@0, size@8, fd@16, bk@24 (malloc.c, malloc_chunk). */
-#define CHUNK_SIZE_OFF 8
-#define CHUNK_BK_OFF 24
-#define CHUNK_HDR 16
-#define CHUNK_MIN_FREE_HDR 48         /* sizeof(struct malloc_chunk): keep fd/bk/nextsize */
-#define SLICE_BYTES (4ull << 20)      /* most we madvise per lock hold */
-#define MAX_BIN_CHUNKS 65536          /* bound a bin walk so a lock is never held long */
+#define SLICE_NS 700000ull            /* no new step starts after this much of a lock hold */
+#define STEP_BYTES (1ull << 20)       /* one madvise/mincore step: ~0.1-0.3 ms when resident */
+#define MAX_SLICES_PER_ARENA 100000u  /* a sweep that cannot progress must still end */
 
 static uint64_t page_size(void)
 {
@@ -21,144 +23,219 @@ static uint64_t page_size(void)
     return ps;
 }
 
-static uintptr_t load_word(uintptr_t addr)
+enum { PHASE_TOP, PHASE_BINS, PHASE_DONE };
+
+/* One arena's sweep, kept across slices (the lock is dropped between them). */
+struct sweep {
+    bool release;                 /* false: only measure */
+    uint64_t pad;
+    int phase;
+    uintptr_t top_upper;          /* top pages at and above this are done */
+    int bin;                      /* bin being walked, its position, offset in that chunk */
+    uint32_t pos;
+    uint64_t chunk_off;
+    uint64_t deadline;
+    bool stopped;                 /* the visitor ran out of slice */
+    bool progressed;              /* this slice did any work (not only re-walking) */
+    uint64_t top_bytes, bin_bytes;/* released (or measured resident) */
+};
+
+static struct st_fl fl;               /* guarded by the trim lock */
+
+/* Release (or measure) whole pages in [lo, hi), one step at a time, from `lo` upward;
+ * returns where it stopped (hi when done). */
+static uintptr_t pages_up(struct sweep *s, uintptr_t lo, uintptr_t hi, uint64_t *bytes)
 {
-    return __atomic_load_n((const uintptr_t *)addr, __ATOMIC_RELAXED);
+    while (lo < hi) {
+        uintptr_t step_hi = hi - lo > STEP_BYTES ? lo + STEP_BYTES : hi;
+        uint64_t res = resident_bytes(lo, step_hi);
+        if (res && s->release) madvise((void *)lo, step_hi - lo, MADV_DONTNEED);
+        *bytes += res;
+        lo = step_hi;
+        s->progressed = true;
+        if (st_now_ns() >= s->deadline) break;
+    }
+    return lo;
 }
 
-/* ---- the top chunk */
-struct top_range { uintptr_t start, end; };  /* whole pages beyond the header and pad */
-
-/* Read the arena's top chunk. Lock held. false if it does not look like glibc's layout
- * (then nothing is touched). */
-static bool top_range_locked(const struct st_arena *a, uint64_t pad, struct top_range *r)
+/* The top: released from its high end down, so glibc's next allocations from its low end
+ * keep their pages. For a thread arena the top must end exactly where its heap's used part
+ * ends, for main_arena at the current break: else this is not the layout we know. */
+static void sweep_top(struct sweep *s)
 {
     uint64_t ps = page_size();
-    uintptr_t top = load_word(a->state + MSTATE_TOP);
-    if (!top || (top & 0xF)) return false;
-    uintptr_t size = load_word(top + CHUNK_SIZE_OFF) & ~(uintptr_t)CHUNK_FLAGS;
-    uintptr_t end = top + size;
-    if (a->kind == ST_ARENA_THREAD) {
-        /* A thread arena's top ends exactly where its heap's used part ends. */
-        uintptr_t heap = top & ~(uintptr_t)(st_heap_max_size - 1);
-        if (load_word(heap + HEAPINFO_AR_PTR) != a->state) return false;
-        if (heap + load_word(heap + HEAPINFO_SIZE) != end) return false;
+    uintptr_t top;
+    uint64_t size;
+    if (!fl_top(&fl, &top, &size) || top + size != fl.r[0].start + fl.r[0].len) {
+        static bool warned;
+        if (!__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED))
+            st_log("trim: an arena's top chunk does not match glibc's layout; its top is left alone");
+        s->phase = PHASE_BINS;
+        return;
     }
-    r->start = (top + CHUNK_HDR + pad + ps - 1) & ~(uintptr_t)(ps - 1);
-    r->end = end & ~(uintptr_t)(ps - 1);
+    uintptr_t lo = (top + CHUNK_HDR + s->pad + ps - 1) & ~(uintptr_t)(ps - 1);
+    uintptr_t hi = (top + size) & ~(uintptr_t)(ps - 1);
+    if (hi > s->top_upper) hi = s->top_upper;
+    while (hi > lo) {
+        uintptr_t step_lo = hi - lo > STEP_BYTES ? hi - STEP_BYTES : lo;
+        uint64_t res = resident_bytes(step_lo, hi);
+        if (res && s->release) madvise((void *)step_lo, hi - step_lo, MADV_DONTNEED);
+        s->top_bytes += res;
+        s->progressed = true;
+        hi = step_lo;
+        s->top_upper = hi;
+        if (hi > lo && st_now_ns() >= s->deadline) return;
+    }
+    s->phase = PHASE_BINS;
+}
+
+static bool bin_chunk(uintptr_t p, uint64_t size, void *ctx)
+{
+    struct sweep *s = ctx;
+    uint64_t ps = page_size();
+    /* glibc's mtrim: from the first page boundary past the free chunk's own words */
+    uintptr_t lo = (p + CHUNK_FREE_HDR + ps - 1) & ~(uintptr_t)(ps - 1);
+    uintptr_t hi = (p + size) & ~(uintptr_t)(ps - 1);
+    if (hi > lo) {
+        uintptr_t from = lo + s->chunk_off < hi ? lo + s->chunk_off : lo;
+        uintptr_t at = pages_up(s, from, hi, &s->bin_bytes);
+        if (at < hi) {                /* out of slice inside this chunk: resume here */
+            s->chunk_off = at - lo;
+            s->stopped = true;
+            return false;
+        }
+    }
+    s->chunk_off = 0;
+    s->pos++;
+    s->progressed = true;
+    if (st_now_ns() >= s->deadline) { s->stopped = true; return false; }
     return true;
 }
 
-/* One arena: release its top from the high end down, one slice per lock hold, so a
- * thread that wants the arena waits for at most one slice. */
-static void trim_one_top(const struct st_arena *a, struct trim_pass *pass,
-                         struct trim_arena_result *res, bool *skipped)
+static void sweep_bins(struct sweep *s)
 {
-    uintptr_t upper = UINTPTR_MAX;
-    uint64_t t0 = st_now_ns();
-    bool first = true;
-    *skipped = false;
-    res->arena_id = a->id;
-    res->released_bytes = 0;
-    for (;;) {
-        if (pass->wait_for_lock) arena_lock(a->state);
-        else if (__atomic_load_n((int *)a->state, __ATOMIC_RELAXED) != 0 || !arena_trylock(a->state)) {
-            if (first) *skipped = true;     /* held right now: leave it to its owner */
-            break;
-        }
-        struct top_range r;
-        if (!top_range_locked(a, pass->pad, &r)) {
-            arena_unlock(a->state);
-            static bool warned;
-            if (!__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED))
-                st_log("trim: arena %u top chunk does not match glibc's layout; left alone", a->id);
-            if (first) *skipped = true;
-            break;
-        }
-        first = false;
-        if (r.end > upper) r.end = upper;
-        if (r.end <= r.start) { arena_unlock(a->state); break; }
-        uintptr_t lo = r.end - r.start > SLICE_BYTES ? r.end - SLICE_BYTES : r.start;
-        uint64_t before = resident_bytes(lo, r.end);
-        if (before) {
-            madvise((void *)lo, r.end - lo, MADV_DONTNEED);
-            uint64_t after = resident_bytes(lo, r.end);
-            res->released_bytes += before > after ? before - after : 0;
-        }
-        arena_unlock(a->state);
-        upper = lo;
-        if (lo == r.start) break;
+    int first = fl_large_bin_index(page_size());
+    while (s->bin < MSTATE_NBINS) {
+        if (s->bin > 1 && s->bin < first) s->bin = first;   /* smaller chunks hold no page */
+        s->stopped = false;
+        fl_walk_bin(&fl, s->bin, s->pos, bin_chunk, s);
+        if (fl.corrupt) { s->phase = PHASE_DONE; return; }
+        if (s->stopped) return;
+        s->bin++;
+        s->pos = 0;
+        s->chunk_off = 0;
+        if (st_now_ns() >= s->deadline && s->bin < MSTATE_NBINS) return;
     }
-    res->duration_ns = st_now_ns() - t0;
+    s->phase = PHASE_DONE;
 }
 
-void arena_trim_tops(struct trim_pass *pass)
+/* One lock hold. Lock held; fl opened. */
+static void sweep_slice(struct sweep *s)
 {
-    pass->trimmed = pass->skipped = 0;
-    pass->released_bytes = 0;
+    s->progressed = false;
+    if (s->phase == PHASE_TOP) sweep_top(s);
+    if (s->phase == PHASE_BINS && st_now_ns() < s->deadline) sweep_bins(s);
+}
+
+static bool lock_arena(const struct st_arena *a, bool wait)
+{
+    if (wait) { arena_lock(a->state); return true; }
+    return __atomic_load_n((int *)a->state, __ATOMIC_RELAXED) == 0 && arena_trylock(a->state);
+}
+
+/* Sweep one arena in slices. Returns false if it was skipped (lock held right now, or a
+ * layout that does not check out). */
+static bool sweep_arena(const struct st_arena *a, struct sweep *s, bool wait, struct trim_pass *pass,
+                        bool *corrupt)
+{
+    bool first = true;
+    s->phase = PHASE_TOP;
+    s->top_upper = UINTPTR_MAX;
+    s->bin = 1;
+    s->pos = 0;
+    s->chunk_off = 0;
+    *corrupt = false;
+    for (uint32_t n = 0; n < MAX_SLICES_PER_ARENA && s->phase != PHASE_DONE; n++) {
+        /* Between slices, a thread waiting for the arena gets it first: the policy sweep
+         * then stops here (progress kept for the next trim is not worth a wait). */
+        if (!lock_arena(a, wait)) return !first;
+        uint64_t t0 = st_now_ns();
+        s->deadline = t0 + SLICE_NS;
+        if (!fl_open_locked(a, &fl)) {
+            arena_unlock(a->state);
+            return !first;
+        }
+        sweep_slice(s);
+        if (fl.corrupt) *corrupt = true;
+        arena_unlock(a->state);
+        uint64_t hold = st_now_ns() - t0;
+        if (hold > pass->max_hold_ns) pass->max_hold_ns = hold;
+        pass->slices++;
+        first = false;
+        if (!s->progressed && s->phase != PHASE_DONE) break;   /* re-walking ate the slice */
+        if (s->phase != PHASE_DONE) sched_yield();
+    }
+    return true;
+}
+
+static bool selected(const struct trim_pass *pass, uint32_t id)
+{
+    if (pass->only && !pass->only[id]) return false;
+    return !(pass->busy && pass->busy[id]);
+}
+
+void arena_trim_all(struct trim_pass *pass)
+{
+    pass->trimmed = pass->skipped = pass->slices = 0;
+    pass->released_bytes = pass->top_released = pass->bin_released = 0;
+    pass->max_hold_ns = 0;
+    pass->corrupt = false;
     pass->n_results = 0;
+    arena_discover_all();
     uint32_t n = arena_count();
     for (uint32_t id = 0; id < n && pass->n_results < ST_ARENA_MAX; id++) {
         const struct st_arena *a = arena_get(id);
         if (!a || !a->state) continue;
-        if (a->kind == ST_ARENA_MAIN && !pass->include_main) continue;
-        if (pass->busy && pass->busy[id]) { pass->skipped++; continue; }
+        if (pass->only && !pass->only[id]) continue;
+        if (!selected(pass, id)) { pass->skipped++; continue; }
         struct trim_arena_result *res = &pass->results[pass->n_results];
-        bool skipped;
-        trim_one_top(a, pass, res, &skipped);
-        if (skipped) { pass->skipped++; continue; }
+        struct sweep s = {.release = true, .pad = pass->pad};
+        uint64_t t0 = st_now_ns();
+        bool corrupt;
+        bool done = sweep_arena(a, &s, pass->wait_for_lock, pass, &corrupt);
+        if (corrupt) {
+            pass->corrupt = true;
+            static bool warned;
+            if (!__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED))
+                st_log("trim: arena %u: a free list fails validation (heap corrupted?); the rest of that arena is left alone", id);
+        }
+        if (!done) { pass->skipped++; continue; }
+        res->arena_id = id;
+        res->released_bytes = s.top_bytes + s.bin_bytes;
+        res->duration_ns = st_now_ns() - t0;
         pass->trimmed++;
+        pass->top_released += s.top_bytes;
+        pass->bin_released += s.bin_bytes;
         pass->released_bytes += res->released_bytes;
         pass->n_results++;
     }
 }
 
-/* ---- free-but-resident measurement */
-
-/* glibc's bin_index for a large size on 64-bit (malloc.c largebin_index_64). */
-static int large_bin_index(uint64_t sz)
+uint64_t arena_free_resident(const bool *busy)
 {
-    if ((sz >> 6) <= 48) return 48 + (int)(sz >> 6);
-    if ((sz >> 9) <= 20) return 91 + (int)(sz >> 9);
-    if ((sz >> 12) <= 10) return 110 + (int)(sz >> 12);
-    if ((sz >> 15) <= 4) return 119 + (int)(sz >> 15);
-    if ((sz >> 18) <= 2) return 124 + (int)(sz >> 18);
-    return 126;
-}
-
-/* Resident bytes of whole pages inside free chunks of the unsorted bin and of the bins
- * of page size and up: the pages mtrim would release. Lock held. */
-static uint64_t bins_resident_locked(const struct st_arena *a)
-{
-    uint64_t ps = page_size(), total = 0;
-    int psindex = large_bin_index(ps);
-    unsigned walked = 0;
-    for (int i = 1; i < MSTATE_NBINS; i++) {
-        if (i != 1 && i < psindex) continue;
-        uintptr_t bin = a->state + MSTATE_BINS + (uintptr_t)(i - 1) * 16 - 16;
-        for (uintptr_t p = load_word(bin + CHUNK_BK_OFF); p != bin; p = load_word(p + CHUNK_BK_OFF)) {
-            if (!p || ++walked > MAX_BIN_CHUNKS) return total;
-            uintptr_t size = load_word(p + CHUNK_SIZE_OFF) & ~(uintptr_t)CHUNK_FLAGS;
-            uintptr_t lo = (p + CHUNK_MIN_FREE_HDR + ps - 1) & ~(uintptr_t)(ps - 1);
-            uintptr_t hi = (p + size) & ~(uintptr_t)(ps - 1);
-            if (hi > lo) total += resident_bytes(lo, hi);
-        }
-    }
-    return total;
-}
-
-uint64_t arena_free_resident(void)
-{
+    static struct trim_pass measure;  /* guarded by the trim lock; only its counters used */
+    measure.max_hold_ns = 0;
+    measure.slices = 0;
+    measure.wait_for_lock = false;
+    arena_discover_all();
     uint64_t total = 0;
     uint32_t n = arena_count();
     for (uint32_t id = 0; id < n; id++) {
         const struct st_arena *a = arena_get(id);
-        if (!a || !a->state) continue;
-        if (__atomic_load_n((int *)a->state, __ATOMIC_RELAXED) != 0 || !arena_trylock(a->state)) continue;
-        struct top_range r;
-        if (top_range_locked(a, 0, &r) && r.end > r.start) total += resident_bytes(r.start, r.end);
-        total += bins_resident_locked(a);
-        arena_unlock(a->state);
+        if (!a || !a->state || (busy && busy[id])) continue;
+        struct sweep s = {.release = false};
+        bool corrupt;
+        if (sweep_arena(a, &s, false, &measure, &corrupt)) total += s.top_bytes + s.bin_bytes;
     }
     return total;
 }

@@ -48,7 +48,8 @@ static void parse_token(const char *t, size_t n, struct trim_policy *p)
         return;
     }
 
-    bool is_dur_trigger = ieq(t, nl, "idle") || ieq(t, nl, "every");
+    bool is_idle_all = ieq(t, nl, "idle-all") || ieq(t, nl, "idle_all");
+    bool is_dur_trigger = ieq(t, nl, "idle") || is_idle_all || ieq(t, nl, "every");
     bool is_size_trigger = ieq(t, nl, "rss") || ieq(t, nl, "free-resident") ||
                            ieq(t, nl, "free_resident");
     if (is_dur_trigger || ieq(t, nl, "min-interval") || ieq(t, nl, "min_interval") ||
@@ -61,6 +62,7 @@ static void parse_token(const char *t, size_t n, struct trim_policy *p)
         }
         if (is_dur_trigger && ns == 0) { warn_token(t, n, "duration must be above 0", p); return; }
         if (ieq(t, nl, "idle")) p->idle_ns = ns;
+        else if (is_idle_all) p->idle_all_ns = ns;
         else if (ieq(t, nl, "every")) p->every_ns = ns;
         else if (ieq(t, nl, "check")) p->check_ns = ns;
         else if (ieq(t, nl, "quiet")) p->quiet_ns = ns;
@@ -98,7 +100,7 @@ void trim_policy_parse(const char *text, struct trim_policy *out)
     memset(out, 0, sizeof *out);
     out->min_interval_ns = TRIM_DEFAULT_MIN_INTERVAL_NS;
     out->quiet_ns = TRIM_DEFAULT_QUIET_NS;
-    out->glibc_pass = true;
+    out->glibc_pass = false;
     if (!text) return;
     const char *s = text;
     while (*s) {
@@ -115,7 +117,7 @@ void trim_policy_parse(const char *text, struct trim_policy *out)
 
 bool trim_policy_has_trigger(const struct trim_policy *p)
 {
-    return p->idle_ns || p->rss_high || p->every_ns || p->session_end || p->free_resident;
+    return p->idle_ns || p->idle_all_ns || p->rss_high || p->every_ns || p->session_end || p->free_resident;
 }
 
 static uint64_t min_nonzero(uint64_t a, uint64_t b)
@@ -131,6 +133,7 @@ uint64_t trim_policy_tick_ns(const struct trim_policy *p)
     /* Idle is noticed within a quarter of its duration; a period is hit on time. */
     uint64_t t = TRIM_MAX_TICK_NS;
     t = min_nonzero(t, p->idle_ns / 4);
+    t = min_nonzero(t, p->idle_all_ns / 4);
     t = min_nonzero(t, p->every_ns);
     if (t < TRIM_MIN_TICK_NS) t = TRIM_MIN_TICK_NS;
     return t;
@@ -183,6 +186,7 @@ void trim_policy_describe(const struct trim_policy *p, char *buf, size_t len)
     if (!len) return;
     buf[0] = 0;
     if (p->idle_ns) { put_str(&b, "idle="); put_dur(&b, p->idle_ns); }
+    if (p->idle_all_ns) { put_str(&b, b.at ? ",idle-all=" : "idle-all="); put_dur(&b, p->idle_all_ns); }
     if (p->rss_high) { put_str(&b, b.at ? ",rss>" : "rss>"); put_size(&b, p->rss_high); }
     if (p->every_ns) { put_str(&b, b.at ? ",every=" : "every="); put_dur(&b, p->every_ns); }
     if (p->session_end) put_str(&b, b.at ? ",session-end" : "session-end");
@@ -194,5 +198,5 @@ void trim_policy_describe(const struct trim_policy *p, char *buf, size_t len)
     put_str(&b, ",quiet="); put_dur(&b, p->quiet_ns);
     put_str(&b, ",check="); put_dur(&b, trim_policy_tick_ns(p));
     if (p->pad) { put_str(&b, ",pad="); put_size(&b, p->pad); }
-    if (!p->glibc_pass) put_str(&b, ",glibc=off");
+    if (p->glibc_pass) put_str(&b, ",glibc=on");
 }

@@ -10,7 +10,8 @@
  * for a trigger. The grammar is documented in docs/trim.md. */
 struct trim_policy {
     /* triggers */
-    uint64_t idle_ns;             /* idle=DUR: no malloc/free anywhere for DUR */
+    uint64_t idle_ns;             /* idle=DUR: an arena whose threads did no malloc/free in it for DUR */
+    uint64_t idle_all_ns;         /* idle-all=DUR: no malloc/free by any thread for DUR */
     uint64_t rss_high;            /* rss>SIZE: resident set above SIZE */
     uint64_t every_ns;            /* every=DUR: periodic */
     bool session_end;             /* session-end: after a session ends */
@@ -20,7 +21,7 @@ struct trim_policy {
     uint64_t check_ns;            /* check=DUR: trimmer tick, 0 = derived */
     uint64_t quiet_ns;            /* quiet=DUR: an arena active within DUR is skipped */
     uint64_t pad;                 /* pad=SIZE: top bytes left resident per arena */
-    bool glibc_pass;              /* glibc=on|off: run malloc_trim(0) first */
+    bool glibc_pass;              /* glibc=on|off: run malloc_trim(0) first (default off) */
     unsigned bad_tokens;          /* tokens ignored with a warning */
 };
 
@@ -40,9 +41,14 @@ void trim_policy_describe(const struct trim_policy *p, char *buf, size_t len);
 /* Exposed for the unit tests' reasoning and reuse: "64M" -> bytes, "300us" -> ns. */
 
 /* ---------------------------------------------------------------- arena_trim.c */
-/* The pseudo arena id under which the glibc malloc_trim(0) pass is recorded: glibc walks
- * every arena itself, so its release is measured as a whole (RSS delta). */
+/* The pseudo arena id under which the glibc malloc_trim(0) pass (glibc=on) is recorded:
+ * glibc walks every arena itself, so its release is measured as a whole (RSS delta). */
 #define TRIM_ARENA_GLIBC_PASS ST_TRIM_ARENA_GLIBC_PASS
+
+/* st_rec_trim.flags */
+#define TRIM_F_GLIBC_PASS 0x1u
+#define TRIM_F_IDLE_ALL 0x2u
+#define TRIM_F_CORRUPT 0x4u
 
 struct trim_arena_result {
     uint32_t arena_id;
@@ -53,32 +59,46 @@ struct trim_arena_result {
 struct trim_pass {
     /* inputs */
     bool wait_for_lock;           /* true: take a held arena lock like glibc does (API) */
-    bool include_main;            /* main arena top too (when the glibc pass did not run) */
     const bool *busy;             /* busy[arena id]: skip it (NULL: none busy) */
+    const bool *only;             /* only[arena id]: visit just these (NULL: every arena) */
     uint64_t pad;
     /* outputs */
-    uint32_t trimmed, skipped;
-    uint64_t released_bytes;
+    uint32_t trimmed, skipped, slices;
+    uint64_t released_bytes, top_released, bin_released;
+    uint64_t max_hold_ns;         /* longest single lock hold */
+    bool corrupt;                 /* a free list failed validation somewhere */
     uint32_t n_results;
     struct trim_arena_result results[ST_ARENA_MAX];
 };
 
-/* Release the resident pages of each arena's top chunk (beyond header and pad), under the
- * arena's own lock, a few MiB per lock hold. Caller holds the trim lock. */
-void arena_trim_tops(struct trim_pass *pass);
-/* Free-but-resident bytes: resident pages inside top chunks and inside free bin chunks of
- * page size and up (what a trim can release), measured with mincore under each arena's
- * lock; arenas whose lock is held right now are not counted. Caller holds the trim lock. */
-uint64_t arena_free_resident(void);
-/* Resident bytes in [start, end) (page aligned). */
+/* Each selected arena (main_arena included once found), under its own lock taken in slices
+ * of at most ~0.7 ms of work (plus one step of at most 1 MiB), dropped between slices:
+ * MADV_DONTNEED on the resident pages of the top chunk beyond its header and `pad`, then on
+ * the whole pages inside free chunks of the unsorted bin and the bins of page size and up,
+ * past each chunk's own 48 bytes. Arenas whose lock is held right now are skipped unless
+ * wait_for_lock. Caller holds the trim lock. */
+void arena_trim_all(struct trim_pass *pass);
+/* Free-but-resident bytes: what arena_trim_all would release now, measured the same way
+ * (mincore, same slices); arenas marked busy or whose lock is held right now are not
+ * counted. Caller holds the trim lock. */
+uint64_t arena_free_resident(const bool *busy);
 
 /* ---------------------------------------------------------------- trimmer.c */
-/* The one trim routine: every trigger ends up here. `busy` may be NULL. Caller holds
- * the trim lock. Returns bytes released. */
-long long trim_run_locked(int trigger, const bool *busy);
+/* The one trim routine: every trigger ends up here. `busy` and `only` may be NULL;
+ * `flags` are TRIM_F_* to record. Caller holds the trim lock. Returns bytes released. */
+long long trim_run_locked(int trigger, const bool *busy, const bool *only, uint32_t flags);
 void trim_lock(void);
 void trim_unlock(void);
 extern struct trim_policy trim_pol;
+/* The last trim_run_locked's pass (trim lock held): which arenas it reached. */
+const struct trim_pass *trim_last_pass(void);
+
+/* preload/livetable.c (its header belongs to the core): the shim's own unused live-table
+ * memory, given back on each trim (only_quiet: just shards unchanged since the last
+ * livetable_note_quiet(), which the trimmer calls every tick). Returns the bytes
+ * unmapped; raises *max_hold_ns to the longest shard-lock hold of the rebuilds. */
+size_t livetable_release_unused(bool only_quiet, uint64_t *max_hold_ns);
+void livetable_note_quiet(void);
 
 /* ---------------------------------------------------------------- records.c */
 /* `glibc` (may be NULL) is the malloc_trim(0) pass, `a[n]` the per-arena top results. */
@@ -86,8 +106,6 @@ void trim_records_add(const struct st_rec_trim *t, const struct trim_arena_resul
                       const struct trim_arena_result *a, uint32_t n);
 uint32_t trim_records_next_seq(void);
 void trim_records_after_fork_child(void);
-
-/* Optional core hook (weak: absent until the core provides it). */
 
 const char *trim_trigger_name(int trigger);
 

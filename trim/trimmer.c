@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -50,6 +51,8 @@ const char *trim_trigger_name(int trigger)
 
 static struct trim_pass pass;         /* guarded by the trim lock; too big for a stack */
 
+const struct trim_pass *trim_last_pass(void) { return &pass; }
+
 static void say_fallback_once(void)
 {
     static bool said;
@@ -57,7 +60,7 @@ static void say_fallback_once(void)
         st_log("trim: glibc arena internals not readable here; trims fall back to malloc_trim(0)");
 }
 
-long long trim_run_locked(int trigger, const bool *busy)
+long long trim_run_locked(int trigger, const bool *busy, const bool *only, uint32_t flags)
 {
     uint64_t t0 = st_now_ns();
     uint64_t rss_before = proc_rss_bytes();
@@ -67,24 +70,28 @@ long long trim_run_locked(int trigger, const bool *busy)
 
     if (!logic) say_fallback_once();
     if (glibc_pass) {
-        /* glibc's own pass: fastbin consolidation, free pages inside bins of every arena,
-         * and the main arena's top (sbrk). Measured as a whole. */
-        uint64_t r0 = rss_before;
+        /* glibc's own pass (glibc=on, or the only one possible): it holds each arena's
+         * lock for its whole walk. Measured as a whole. */
         malloc_trim(0);
         uint64_t r1 = proc_rss_bytes();
-        glibc_res.released_bytes = r0 > r1 ? r0 - r1 : 0;
+        glibc_res.released_bytes = rss_before > r1 ? rss_before - r1 : 0;
         glibc_res.duration_ns = st_now_ns() - t0;
+        flags |= TRIM_F_GLIBC_PASS;
     }
-    pass.trimmed = pass.skipped = 0;
-    pass.released_bytes = 0;
-    pass.n_results = 0;
+    memset(&pass, 0, offsetof(struct trim_pass, results));
     if (logic) {
         pass.wait_for_lock = trigger == ST_TRIG_API;
-        pass.include_main = !glibc_pass;
         pass.busy = busy;
+        pass.only = only;
         pass.pad = trim_pol.pad;
-        arena_trim_tops(&pass);
+        arena_trim_all(&pass);
+        if (pass.corrupt) flags |= TRIM_F_CORRUPT;
     }
+    /* The shim's own peak too: live-table shards that a burst of allocations grew. Policy
+     * trims rebuild only shards untouched since the last tick (a rebuild holds the shard's
+     * lock for milliseconds); an API trim waits like glibc would and takes them all. */
+    uint64_t table_hold_ns = 0;
+    uint64_t shim_released = livetable_release_unused(trigger != ST_TRIG_API, &table_hold_ns);
     uint64_t rss_after = proc_rss_bytes();
     uint64_t released = glibc_res.released_bytes + pass.released_bytes;
 
@@ -99,13 +106,24 @@ long long trim_run_locked(int trigger, const bool *busy)
     rec.duration_ns = st_now_ns() - t0;
     rec.arenas_trimmed = pass.trimmed;
     rec.arenas_skipped = pass.skipped;
+    rec.max_lock_hold_ns = pass.max_hold_ns;
+    rec.top_released_bytes = pass.top_released;
+    rec.bin_released_bytes = pass.bin_released;
+    rec.slices = pass.slices;
+    rec.flags = flags;
+    rec.shim_released_bytes = shim_released;
     trim_records_add(&rec, glibc_pass ? &glibc_res : NULL, pass.results, pass.n_results);
 
-    st_info("trim #%u %s: rss " MIB_FMT " -> " MIB_FMT ", released " MIB_FMT
-           " (glibc pass " MIB_FMT ", arena tops " MIB_FMT "), arenas %u trimmed %u skipped, %llu us",
-           rec.seq, trim_trigger_name(trigger), MIB_ARGS(rss_before), MIB_ARGS(rss_after),
-           MIB_ARGS(released), MIB_ARGS(glibc_res.released_bytes), MIB_ARGS(pass.released_bytes),
-           pass.trimmed, pass.skipped, (unsigned long long)(rec.duration_ns / 1000));
+    st_info("trim #%u %s%s: rss " MIB_FMT " -> " MIB_FMT ", released " MIB_FMT
+           " (tops " MIB_FMT ", bins " MIB_FMT "%s), shim tables " MIB_FMT " (lock %llu us), arenas %u trimmed"
+           " %u skipped, %llu us, longest arena lock %llu us in %u slices",
+           rec.seq, trim_trigger_name(trigger), (flags & TRIM_F_IDLE_ALL) ? "-all" : "",
+           MIB_ARGS(rss_before), MIB_ARGS(rss_after), MIB_ARGS(released),
+           MIB_ARGS(pass.top_released), MIB_ARGS(pass.bin_released),
+           glibc_pass ? ", after malloc_trim(0)" : "", MIB_ARGS(shim_released),
+           (unsigned long long)(table_hold_ns / 1000), pass.trimmed, pass.skipped,
+           (unsigned long long)(rec.duration_ns / 1000),
+           (unsigned long long)(pass.max_hold_ns / 1000), pass.slices);
     timeline_event(ST_EV_TRIM, rec.seq);
     return (long long)released;
 }
@@ -113,7 +131,7 @@ long long trim_run_locked(int trigger, const bool *busy)
 long long trim_now(int trigger)
 {
     trim_lock();
-    long long r = trim_run_locked(trigger, NULL);
+    long long r = trim_run_locked(trigger, NULL, NULL, 0);
     trim_unlock();
     return r;
 }
@@ -131,27 +149,42 @@ void trim_on_session_end(void)
 
 /* ---------------------------------------------------------------- the trimmer thread */
 
-/* Per-arena activity: allocs+frees of the threads whose latest allocation was there. */
+/* Per-arena activity, derived from the per-thread counters the hot path keeps anyway:
+ * a thread's allocations per arena slot (arena_allocs[], arena_ids[]) and its frees,
+ * counted on the arena of its latest allocation (home_arena: a thread frees mostly what
+ * it allocated). The trimmer sums them per arena at each tick; an arena whose sum did not
+ * move for DUR had no malloc/free by its threads for DUR. Records outlive their threads,
+ * so the sums never go back. */
 static uint64_t arena_act[ST_ARENA_MAX], arena_act_now[ST_ARENA_MAX];
 static uint64_t arena_changed_ns[ST_ARENA_MAX];
-static bool arena_busy[ST_ARENA_MAX];
+static bool arena_busy[ST_ARENA_MAX];          /* changed within quiet= */
+static bool arena_idle_armed[ST_ARENA_MAX];    /* idle=: active since its last idle trim */
+static bool arena_idle_due[ST_ARENA_MAX];
+static bool arena_rss_pending[ST_ARENA_MAX];   /* rss>: busy since the trigger disarmed */
 
-static void update_arena_activity(uint64_t now)
+static void update_arena_activity(uint64_t now, uint64_t quiet_ns)
 {
     memset(arena_act_now, 0, sizeof arena_act_now);
     for (struct st_thread *t = threads_first(); t; t = __atomic_load_n(&t->next, __ATOMIC_ACQUIRE)) {
+        uint32_t na = __atomic_load_n(&t->n_arenas, __ATOMIC_RELAXED);
+        if (na > ST_THREAD_ARENAS) na = ST_THREAD_ARENAS;
+        for (uint32_t i = 0; i < na; i++) {
+            uint32_t id = __atomic_load_n(&t->arena_ids[i], __ATOMIC_RELAXED);
+            if (id < ST_ARENA_MAX) arena_act_now[id] += __atomic_load_n(&t->arena_allocs[i], __ATOMIC_RELAXED);
+        }
         uint32_t h = __atomic_load_n(&t->home_arena, __ATOMIC_RELAXED);
-        if (h >= ST_ARENA_MAX) continue;
-        arena_act_now[h] += __atomic_load_n(&t->allocs, __ATOMIC_RELAXED) +
-                            __atomic_load_n(&t->frees, __ATOMIC_RELAXED);
+        if (h < ST_ARENA_MAX) arena_act_now[h] += __atomic_load_n(&t->frees, __ATOMIC_RELAXED);
     }
     uint32_t n = arena_count();
     for (uint32_t id = 0; id < n && id < ST_ARENA_MAX; id++) {
+        if (!arena_changed_ns[id]) arena_changed_ns[id] = now;   /* first seen: idle from now */
         if (arena_act_now[id] != arena_act[id]) {
             arena_act[id] = arena_act_now[id];
             arena_changed_ns[id] = now;
+            arena_idle_armed[id] = true;
+            arena_rss_pending[id] = true;
         }
-        arena_busy[id] = arena_changed_ns[id] && now - arena_changed_ns[id] < trim_pol.quiet_ns;
+        arena_busy[id] = now - arena_changed_ns[id] < quiet_ns;
     }
 }
 
@@ -166,18 +199,40 @@ static void wait_tick(uint64_t ns)
 struct policy_state {
     uint64_t last_trim_ns, last_periodic_ns;
     uint64_t last_activity, last_activity_ns;
-    bool idle_armed;
+    uint64_t quiet_ns;            /* quiet=, at least one tick: "busy" needs a window */
+    bool idle_all_armed;
     bool rss_armed;
     uint64_t rss_rearm_above;     /* after a trim left RSS above the mark: fire again here */
-    bool rss_retry_when_quiet;    /* that trim skipped busy arenas: retry once they rest */
 };
 
-static bool any_arena_busy(void)
+/* idle=: the armed arenas quiet for idle_ns. */
+static bool idle_arenas_due(uint64_t now)
 {
+    bool any = false;
+    uint32_t n = arena_count();
+    for (uint32_t id = 0; id < n && id < ST_ARENA_MAX; id++) {
+        arena_idle_due[id] = arena_idle_armed[id] && now - arena_changed_ns[id] >= trim_pol.idle_ns;
+        any |= arena_idle_due[id];
+    }
+    return any;
+}
+
+/* rss> re-arms once an arena that was busy when it disarmed (or became busy since) has
+ * gone quiet and the quiet arenas hold free resident memory worth a trim (an eighth of the
+ * mark). All quiet arenas are measured, not only that one: a thread's frees are counted
+ * on its own arena, but the memory it freed may be in another's. Each busy-to-quiet change
+ * costs one measurement, so a heartbeat resting between beats is no trim loop. */
+static bool rss_rearm_by_idle(void)
+{
+    bool any = false;
     uint32_t n = arena_count();
     for (uint32_t id = 0; id < n && id < ST_ARENA_MAX; id++)
-        if (arena_busy[id]) return true;
-    return false;
+        if (arena_rss_pending[id] && !arena_busy[id]) { arena_rss_pending[id] = false; any = true; }
+    if (!any) return false;
+    trim_lock();
+    uint64_t fr = arena_free_resident(arena_busy);
+    trim_unlock();
+    return fr > trim_pol.rss_high / 8;
 }
 
 /* The first trigger whose condition holds now, or 0. */
@@ -186,8 +241,9 @@ static int due_trigger(struct policy_state *s, uint64_t now)
     const struct trim_policy *p = &trim_pol;
     if (p->session_end && __atomic_load_n(&session_end_pending, __ATOMIC_ACQUIRE))
         return ST_TRIG_SESSION_END;
-    if (p->idle_ns && s->idle_armed && now - s->last_activity_ns >= p->idle_ns)
+    if (p->idle_all_ns && s->idle_all_armed && now - s->last_activity_ns >= p->idle_all_ns)
         return ST_TRIG_IDLE;
+    if (p->idle_ns && idle_arenas_due(now)) return ST_TRIG_IDLE;
     if (p->every_ns && now - s->last_periodic_ns >= p->every_ns)
         return ST_TRIG_PERIODIC;
     if (p->rss_high) {
@@ -195,37 +251,44 @@ static int due_trigger(struct policy_state *s, uint64_t now)
         if (rss <= p->rss_high) {
             s->rss_armed = true;
             s->rss_rearm_above = 0;
-            s->rss_retry_when_quiet = false;
-        } else if (s->rss_armed || (s->rss_rearm_above && rss > s->rss_rearm_above) ||
-                   (s->rss_retry_when_quiet && !any_arena_busy())) {
+        } else if (s->rss_armed || (s->rss_rearm_above && rss > s->rss_rearm_above) || rss_rearm_by_idle()) {
             return ST_TRIG_RSS;
         }
     }
     if (p->free_resident) {
+        /* Busy arenas are not counted: their trim would skip them, and the trigger would
+         * fire every min-interval for nothing. Once they rest they count, and it fires. */
         trim_lock();
-        uint64_t fr = arena_free_resident();
+        uint64_t fr = arena_free_resident(s->quiet_ns ? arena_busy : NULL);
         trim_unlock();
         if (fr > p->free_resident) return ST_TRIG_FREE_RESIDENT;
     }
     return 0;
 }
 
-static void after_trim(struct policy_state *s, int trigger, uint64_t now, uint32_t skipped)
+static void after_trim(struct policy_state *s, int trigger, uint32_t flags, uint64_t now)
 {
     s->last_trim_ns = now;
     switch (trigger) {
     case ST_TRIG_SESSION_END: __atomic_store_n(&session_end_pending, 0, __ATOMIC_RELEASE); break;
-    case ST_TRIG_IDLE: s->idle_armed = false; break;
+    case ST_TRIG_IDLE:
+        if (flags & TRIM_F_IDLE_ALL) { s->idle_all_armed = false; break; }
+        /* An arena it reached rests until its threads use it again; one whose lock was
+         * held right then stays due. */
+        for (uint32_t i = 0; i < pass.n_results; i++)
+            if (pass.results[i].arena_id < ST_ARENA_MAX) arena_idle_armed[pass.results[i].arena_id] = false;
+        break;
     case ST_TRIG_PERIODIC: s->last_periodic_ns = now; break;
     case ST_TRIG_RSS: {
         /* RSS still above the mark after a trim: the memory is in use. Do not trim again
-         * until RSS grows by another eighth of the mark or dips below it, or, if this
-         * trim skipped busy arenas, once every arena has been quiet. */
+         * until RSS grows by another eighth of the mark or dips below it, or an arena
+         * busy now (or later) goes quiet. */
         uint64_t rss = proc_rss_bytes();
         if (rss <= trim_pol.rss_high) break;
         s->rss_armed = false;
         s->rss_rearm_above = rss + trim_pol.rss_high / 8;
-        s->rss_retry_when_quiet = skipped > 0;
+        uint32_t n = arena_count();
+        for (uint32_t id = 0; id < n && id < ST_ARENA_MAX; id++) arena_rss_pending[id] = arena_busy[id];
         break;
     }
     default: break;
@@ -245,7 +308,8 @@ static void *trimmer_main(void *arg)
     uint64_t now = st_now_ns();
     struct policy_state s = {.last_trim_ns = 0, .last_periodic_ns = now,
                              .last_activity = threads_activity(), .last_activity_ns = now,
-                             .idle_armed = true, .rss_armed = true};
+                             .quiet_ns = trim_pol.quiet_ns ? (trim_pol.quiet_ns > tick ? trim_pol.quiet_ns : tick) : 0,
+                             .idle_all_armed = true, .rss_armed = true};
     for (;;) {
         wait_tick(tick);
         now = st_now_ns();
@@ -253,21 +317,27 @@ static void *trimmer_main(void *arg)
         if (act != s.last_activity) {
             s.last_activity = act;
             s.last_activity_ns = now;
-            s.idle_armed = true;
+            s.idle_all_armed = true;
         }
-        if (trim_pol.quiet_ns) update_arena_activity(now);
-        if (s.last_trim_ns && now - s.last_trim_ns < trim_pol.min_interval_ns) continue;
+        /* Finds main_arena (once) and arenas created since: their activity counts too. */
+        arena_discover_all();
+        update_arena_activity(now, s.quiet_ns ? s.quiet_ns : tick);
+        if (s.last_trim_ns && now - s.last_trim_ns < trim_pol.min_interval_ns) { livetable_note_quiet(); continue; }
         int trigger = due_trigger(&s, now);
-        if (!trigger) continue;
-        /* Idle: everything is quiet by definition. Session end: the arenas that just
-         * freed are the ones to trim. The others leave recently busy arenas alone. */
-        bool use_busy = trim_pol.quiet_ns && trigger != ST_TRIG_IDLE &&
-                        trigger != ST_TRIG_SESSION_END;
+        if (!trigger) { livetable_note_quiet(); continue; }
+        /* idle-all: everything is quiet by definition; idle: exactly the due arenas.
+         * Session end: the arenas that just freed are the ones to trim. The others leave
+         * recently busy arenas alone. */
+        bool idle_all = trigger == ST_TRIG_IDLE && trim_pol.idle_all_ns && s.idle_all_armed &&
+                        now - s.last_activity_ns >= trim_pol.idle_all_ns;
+        bool per_arena = trigger == ST_TRIG_IDLE && !idle_all;
+        bool use_busy = s.quiet_ns && trigger != ST_TRIG_IDLE && trigger != ST_TRIG_SESSION_END;
+        uint32_t flags = idle_all ? TRIM_F_IDLE_ALL : 0;
         trim_lock();
-        trim_run_locked(trigger, use_busy ? arena_busy : NULL);
-        uint32_t skipped = pass.skipped;
+        trim_run_locked(trigger, use_busy ? arena_busy : NULL, per_arena ? arena_idle_due : NULL, flags);
+        after_trim(&s, trigger, flags, st_now_ns());
         trim_unlock();
-        after_trim(&s, trigger, st_now_ns(), skipped);
+        livetable_note_quiet();
     }
     return NULL;
 }
@@ -326,6 +396,8 @@ void trim_after_fork_child(void)
     __atomic_store_n(&session_end_pending, 0, __ATOMIC_RELAXED);
     memset(arena_changed_ns, 0, sizeof arena_changed_ns);
     memset(arena_act, 0, sizeof arena_act);
+    memset(arena_idle_armed, 0, sizeof arena_idle_armed);
+    memset(arena_rss_pending, 0, sizeof arena_rss_pending);
     bool was_running = __atomic_load_n(&trimmer_running, __ATOMIC_ACQUIRE);
     __atomic_store_n(&trimmer_running, false, __ATOMIC_RELEASE);
     /* The parent's trimmer did not survive fork(); the child gets its own on its first

@@ -130,10 +130,50 @@ static void list_threads(void)
     fflush(stdout);
 }
 
+
+/* A thread that allocates and frees a little every `period_ms` until told to stop: a
+ * heartbeat, an event loop's housekeeping. Its arena is in use the whole time. */
+struct heartbeat { long period_ms; int stop; };
+
+static void *heartbeat_main(void *arg)
+{
+    struct heartbeat *h = arg;
+    pthread_setname_np(pthread_self(), "heartbeat");
+    while (!__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE)) {
+        volatile char *p = malloc(256);
+        p[0] = 1;
+        free((void *)p);
+        sleep_ms(h->period_ms);
+    }
+    return NULL;
+}
+
+/* Churn 256 KiB blocks in a thread's own arena for `ms`, keeping up to 32 MiB live, then
+ * free everything: a busy phase that leaves its arena full of free memory. */
+struct churner { long ms; };
+
+static void *churn_big(void *arg)
+{
+    struct churner *c = arg;
+    enum { N = 128, BLOCK = 256 << 10 };
+    void *blocks[N] = {0};
+    uint64_t end = now_ms() + (uint64_t)c->ms;
+    for (unsigned i = 0; now_ms() < end; i++) {
+        unsigned k = (i * 7919u) % N;
+        free(blocks[k]);
+        blocks[k] = malloc(BLOCK);
+        memset(blocks[k], (int)i, BLOCK);
+        __asm__ volatile("" : : "r"(blocks[k]) : "memory");
+        if (i % 64 == 0) sleep_ms(1);
+    }
+    for (int k = 0; k < N; k++) free(blocks[k]);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: trim_policy idle|rss|every|session|free|threads|fork|api DIR [MS]\n");
+        fprintf(stderr, "usage: trim_policy idle|rss|every|session|free|busy-idle|heartbeat|main|table|threads|fork|api DIR [MS]\n");
         return 64;
     }
     const char *mode = argv[1];
@@ -171,6 +211,20 @@ int main(int argc, char **argv)
         dump("live");
         sleep_ms(6 * ms);
         dump("live2");
+        sleep_ms(6 * ms);
+        dump("live3");
+        /* The live memory is freed, all but each thread's last block, which keeps the rest
+         * out of glibc's reach (in a bin, not the top), and the program goes idle: RSS
+         * stays above the mark unless the trigger, disarmed while the memory was live,
+         * re-arms. */
+        for (int t = 0; t < 2; t++) {
+            for (size_t i = 0; i + 1 < k[t].n; i++) free(k[t].blocks[i]);
+            k[t].blocks[0] = k[t].blocks[k[t].n - 1];
+            k[t].n = 1;
+        }
+        printf("released rss_mib=%llu\n", (unsigned long long)rss_mib());
+        sleep_ms(6 * ms);
+        dump("released");
         release_kept(k, 2);
     } else if (!strcmp(mode, "every")) {
         churn_ms(10 * ms);
@@ -195,6 +249,67 @@ int main(int argc, char **argv)
         dump("freed");
         sleep_ms(6 * ms);
         dump("after");
+    } else if (!strcmp(mode, "busy-idle")) {
+        /* Two threads churn big blocks in their arenas (busy), then stop with it all freed
+         * and stay idle. */
+        raise_glibc_thresholds();
+        struct churner c = {4 * ms};
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, churn_big, &c);
+        for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+        dump("busy");
+        sleep_ms(6 * ms);
+        dump("idle");
+    } else if (!strcmp(mode, "heartbeat")) {
+        /* A heartbeat allocates every ms/6 on its own arena for the whole run, while four
+         * workers leave 96 MiB of freed memory in theirs and go idle. */
+        raise_glibc_thresholds();
+        struct heartbeat hb = {ms / 6 > 0 ? ms / 6 : 1, 0};
+        pthread_t hth;
+        pthread_create(&hth, NULL, heartbeat_main, &hb);
+        sleep_ms(ms);
+        struct garbage g[4];
+        for (int i = 0; i < 4; i++) g[i] = (struct garbage){24 << 20, 0, 0, 0};
+        garbage_in_threads(g, 4);
+        printf("freed rss_mib=%llu\n", (unsigned long long)rss_mib());
+        sleep_ms(6 * ms);
+        dump("idle");
+        __atomic_store_n(&hb.stop, 1, __ATOMIC_RELEASE);
+        pthread_join(hth, NULL);
+    } else if (!strcmp(mode, "main")) {
+        /* Single-threaded: 64 MiB freed in the main arena, kept out of its top by a live
+         * block after it, so glibc's own trimming on free cannot release it. */
+        raise_glibc_thresholds();
+        enum { N = 256, BLOCK = 256 << 10 };
+        static void *blocks[N];
+        for (int i = 0; i < N; i++) {
+            blocks[i] = malloc(BLOCK);
+            memset(blocks[i], i, BLOCK);
+            __asm__ volatile("" : : "r"(blocks[i]) : "memory");  /* keep the compiler from eliding them */
+        }
+        void *guard = malloc(BLOCK);      /* from the top, after the blocks: no free chunk fits it */
+        for (int i = 0; i < N; i++) free(blocks[i]);
+        printf("freed rss_mib=%llu\n", (unsigned long long)rss_mib());
+        sleep_ms(6 * ms);
+        dump("main");
+        __asm__ volatile("" : : "r"(guard) : "memory");
+        free(guard);
+    } else if (!strcmp(mode, "table")) {
+        /* A burst of 1 M small live blocks grows the shim's live table; once they are
+         * freed, a trim gives the table's unused memory back too. */
+        enum { N = 1 << 20 };
+        void **v = malloc(N * sizeof *v);
+        for (int i = 0; i < N; i++) {
+            v[i] = malloc(16);
+            __asm__ volatile("" : : "r"(v[i]) : "memory");
+        }
+        for (int i = 0; i < N; i++) free(v[i]);
+        free(v);
+        uint64_t before = rss_mib();
+        long long released = sesstrim_trim();
+        printf("table before_mib=%llu after_mib=%llu released=%lld\n", (unsigned long long)before,
+               (unsigned long long)rss_mib(), released);
+        dump("table");
     } else if (!strcmp(mode, "threads")) {
         churn_ms(ms);
         list_threads();
