@@ -230,7 +230,7 @@ void arena_note_thread(uint32_t id, struct st_thread *t)
  * element of the arena ring from it must look like a thread arena. Failing that,
  * main-arena features are off, said in one line. */
 static int main_search;               /* 0 not yet, 1 found, 2 gave up */
-static unsigned main_search_tries;     /* under registry_lock */
+static uint64_t main_search_next_ns;   /* no search before this CLOCK_MONOTONIC time */
 
 struct libc_span { uintptr_t fn; uint64_t inode; uintptr_t lo, hi; uintptr_t rw[8][2]; int nrw; bool after_last; };
 
@@ -365,17 +365,15 @@ static void find_main_arena(void)
         }
     }
     meta_unmap(buf, WINDOW + MSTATE_SIZEOF);
-    if (candidates == 0) {
-        /* Before glibc's first malloc every bin is zero, and the brk heap may not exist
-         * yet: try again at later trims and dumps, then give up. */
-        if (++main_search_tries >= 20) main_search_failed("no malloc_state shape in libc's data");
+    if (candidates == 0 || (candidates == 1 && !matches_brk_heap(found))) {
+        /* Before the main arena's first use every bin is zero and the brk heap may not
+         * exist yet (a program whose main thread allocates little, or only in mmapped
+         * chunks): nothing is wrong, look again a second later. The scan copies libc's
+         * data (~100 KiB), so it is not repeated on every trim tick. */
+        __atomic_store_n(&main_search_next_ns, st_now_ns() + 1000000000ull, __ATOMIC_RELAXED);
         return;
     }
     if (candidates > 1) { main_search_failed("several malloc_state shapes in libc's data"); return; }
-    if (!matches_brk_heap(found)) {
-        if (++main_search_tries >= 20) main_search_failed("it does not match the brk heap");
-        return;
-    }
     uintptr_t a = found;
     for (int steps = 0; steps < 2 * ST_ARENA_MAX; steps++) {
         if (!st_safe_word(a + MSTATE_NEXT, &a) || (a != found && !is_thread_arena_state(a))) {
@@ -392,7 +390,9 @@ void arena_discover_all(void)
 {
     if (!st_arena_logic || !st_safe_read_works()) return;
     st_lock(&registry_lock);
-    if (!arenas[0].state && __atomic_load_n(&main_search, __ATOMIC_ACQUIRE) == 0) find_main_arena();
+    if (!arenas[0].state && __atomic_load_n(&main_search, __ATOMIC_ACQUIRE) == 0 &&
+        st_now_ns() >= __atomic_load_n(&main_search_next_ns, __ATOMIC_RELAXED))
+        find_main_arena();
     uintptr_t start = arenas[0].state;
     for (uint32_t i = 1; i < n_arenas && !start; i++) start = arenas[i].state;
     if (start) {
