@@ -93,6 +93,12 @@ void jw_u64(struct jw *w, const char *key, uint64_t v)
     fprintf(w->f, "%llu", (unsigned long long)v);
 }
 
+void jw_i64(struct jw *w, const char *key, int64_t v)
+{
+    start_value(w, key);
+    fprintf(w->f, "%lld", (long long)v);
+}
+
 void jw_double(struct jw *w, const char *key, double v)
 {
     start_value(w, key);
@@ -118,18 +124,4 @@ void jw_string_n(struct jw *w, const char *key, const char *s, size_t max)
 {
     start_value(w, key);
     write_escaped(w->f, s ? s : "", max);
-}
-
-void jw_raw(struct jw *w, const char *key, const char *json)
-{
-    start_value(w, key);
-    fputs(json, w->f);
-}
-
-void jw_raw_members(struct jw *w, const char *members)
-{
-    if (!members || !*members) return;
-    if (w->has_items[w->depth]) fputc(',', w->f);
-    w->has_items[w->depth] = true;
-    fputs(members, w->f);
 }

@@ -94,9 +94,9 @@ static int cmp_thread_live(const void *a, const void *b)
 
 static void thread_name(const struct st_dump *d, uint32_t idx, FILE *out)
 {
-    const struct st_rec_thread *t = model_thread(d, idx);
-    if (t && t->name[0]) html_esc(out, t->name, sizeof t->name);
-    else fprintf(out, "#%u", idx);
+    char lab[64];
+    model_thread_label(d, idx, false, lab, sizeof lab);
+    html_esc(out, lab, sizeof lab);
 }
 
 static void table_threads(FILE *out, const struct st_dump *d, int top_n)
@@ -295,7 +295,7 @@ static void list_advice(FILE *out, const struct st_dump *d)
 {
     struct st_advice adv[32];
     size_t n = advice_compute(d, adv, sizeof adv / sizeof adv[0]);
-    fputs("<h3>Advice</h3>\n", out);
+    fputs("<h3 class=\"advice-head\">Advice</h3>\n", out);
     if (n == 0) { fputs("<p class=\"none\">Nothing to act on: no rule found both a large ratio and many bytes at stake.</p>\n", out); return; }
     fputs("<ul class=\"advice\">\n", out);
     for (size_t i = 0; i < n; i++) {
@@ -318,9 +318,16 @@ static void process_section(FILE *out, const struct st_dump *d, const struct st_
     struct st_symbolizer *sym = o && o->symbolize ? symbolizer_new(d) : NULL;
     fprintf(out, "<section class=\"process\" id=\"pid-%u\" data-pid=\"%u\" data-ppid=\"%u\">\n", d->process.pid,
             d->process.pid, d->process.ppid);
+    /* What a person needs first: the summary (where the RSS goes) and the advice, then the
+     * tables, then the charts that explain them in detail. */
     process_header(out, d, &l);
-    fputs("<h3>Where the RSS goes</h3>\n", out);
+    fputs("<h3 class=\"summary-head\">Where the RSS goes</h3>\n", out);
     html_chart_layers(out, &l);
+    list_advice(out, d);
+    table_sessions(out, d);
+    table_sites(out, d, sym, top_n);
+    table_threads(out, d, top_n);
+    table_trims(out, d);
     fputs("<h3>Timeline</h3>\n", out);
     html_chart_timeline(out, d);
     fputs("<h3>Arenas</h3>\n", out);
@@ -328,11 +335,6 @@ static void process_section(FILE *out, const struct st_dump *d, const struct st_
     fputs("<h3>Page occupancy</h3>\n", out);
     html_chart_occupancy(out, d);
     table_pins(out, d, sym);
-    list_advice(out, d);
-    table_threads(out, d, top_n);
-    table_sessions(out, d);
-    table_sites(out, d, sym, top_n);
-    table_trims(out, d);
     fputs("</section>\n", out);
     if (sym) symbolizer_free(sym);
 }
@@ -364,12 +366,13 @@ static void family_section(FILE *out, const struct st_dump *dumps, size_t n)
 {
     bool *done = calloc(n, sizeof *done);
     if (!done) return;
-    uint64_t rss = 0, live = 0;
-    for (size_t i = 0; i < n; i++) { rss += dumps[i].process.rss_bytes; live += dumps[i].process.live_bytes; }
+    struct st_family f;
+    model_family(dumps, n, &f);
+    for (size_t i = 0; i < n; i++) done[i] = !model_is_latest(dumps, n, i); /* earlier views: not rows */
     char b1[32], b2[32];
     fprintf(out, "<section class=\"family\"><h2>Process family: %zu processes</h2>\n<p class=\"sub\">%s RSS and %s live "
-                 "heap in total (RSS counts shared pages once per process).</p>\n",
-            n, bytes_s(rss, b1, sizeof b1), bytes_s(live, b2, sizeof b2));
+                 "heap in total (shared memory counted once).</p>\n",
+            f.processes, bytes_s(f.rss_bytes, b1, sizeof b1), bytes_s(f.live_bytes, b2, sizeof b2));
     html_chart_family(out, dumps, n);
     fputs("<table class=\"family\"><tr><th class=\"l\">pid</th><th>parent</th><th class=\"l\">command</th><th>RSS</th>"
           "<th>live</th><th>live count</th><th>allocs</th><th class=\"l\">dump</th></tr>\n", out);
@@ -404,8 +407,11 @@ int report_html(const char *path, struct st_dump *dumps, size_t n, const struct 
         fprintf(out, "%zu processes", n);
     }
     fputs("</p></header>\n<main>\n", out);
-    if (n > 1) family_section(out, dumps, n);
-    for (size_t i = 0; i < n; i++) process_section(out, &dumps[i], o, top_n);
+    struct st_family fam;
+    model_family(dumps, n, &fam);
+    if (fam.processes > 1) family_section(out, dumps, n);
+    for (size_t i = 0; i < n; i++)
+        if (model_is_latest(dumps, n, i)) process_section(out, &dumps[i], o, top_n);
     fputs("</main></body></html>\n", out);
     bool failed = ferror(out) != 0;
     if (fclose(out) != 0 || failed) {

@@ -54,22 +54,69 @@ static void process_obj(struct jw *w, const struct st_dump *d)
     jw_end_object(w);
 }
 
+static void config_obj(struct jw *w, const struct st_dump *d)
+{
+    if (!d->has_config) {
+        jw_null(w, "config");
+        return;
+    }
+    const struct st_rec_config *c = &d->config;
+    char text[1024];
+    model_config_describe(d, text, sizeof text);
+    jw_object(w, "config");
+    jw_string(w, "summary", text);
+    jw_string(w, "stacks", c->stacks_mode == 0 ? "off" : c->stacks_mode == 1 ? "sample" : "all");
+    jw_u64(w, "stack_sample_bytes", c->stack_sample_bytes);
+    jw_object(w, "trim");
+    jw_u64(w, "idle_ns", c->trim_idle_ns);
+    jw_u64(w, "rss_high", c->trim_rss_high);
+    jw_u64(w, "every_ns", c->trim_every_ns);
+    jw_bool(w, "session_end", c->flags & ST_CONFIG_TRIM_SESSION_END);
+    jw_u64(w, "free_resident", c->trim_free_resident);
+    jw_u64(w, "min_interval_ns", c->trim_min_interval_ns);
+    jw_u64(w, "check_ns", c->trim_check_ns);
+    jw_u64(w, "quiet_ns", c->trim_quiet_ns);
+    jw_u64(w, "pad", c->trim_pad);
+    jw_bool(w, "glibc_pass", c->flags & ST_CONFIG_TRIM_GLIBC_PASS);
+    jw_u64(w, "bad_tokens", c->trim_bad_tokens);
+    jw_end_object(w);
+    /* -1 (unset) becomes null */
+    const struct { const char *key; int64_t v; } opt[] = {
+        {"arena_max", c->arena_max}, {"trim_threshold", c->trim_threshold},
+        {"glibc_arena_max", c->env_arena_max}, {"glibc_trim_threshold", c->env_trim_threshold},
+        {"glibc_mmap_threshold", c->env_mmap_threshold}};
+    for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) {
+        if (opt[i].v < 0) jw_null(w, opt[i].key);
+        else jw_u64(w, opt[i].key, (uint64_t)opt[i].v);
+    }
+    jw_u64(w, "dump_signal", c->dump_signal);
+    jw_u64(w, "dump_interval_ns", c->dump_interval_ns);
+    jw_u64(w, "timeline_interval_ns", c->timeline_interval_ns);
+    jw_bool(w, "dump_on_session_end", c->flags & ST_CONFIG_DUMP_ON_SESSION_END);
+    jw_bool(w, "session_inherit", c->flags & ST_CONFIG_SESSION_INHERIT);
+    jw_u64(w, "session_leftover_log", c->session_leftover_log);
+    jw_u64(w, "sessions_kept", c->sessions_kept);
+    jw_array(w, "environment");
+    for (size_t at = 0; at < d->config_env_len;) {
+        const char *e = d->config_env + at;
+        size_t n = strnlen(e, d->config_env_len - at);
+        jw_string_n(w, NULL, e, n);
+        at += n + 1;
+    }
+    jw_end_array(w);
+    jw_end_object(w);
+}
+
 static void layers_obj(struct jw *w, const struct st_dump *d)
 {
     struct st_layers l;
     model_layers(d, &l);
+    struct st_layer_row rows[ST_LAYER_ROWS];
+    size_t n = model_layer_rows(&l, rows);
     jw_object(w, "layers");
     jw_u64(w, "rss", l.rss);
-    jw_u64(w, "live_heap", l.live_heap);
-    jw_u64(w, "allocator_overhead", l.allocator_overhead);
-    jw_u64(w, "free_total", layers_free_total(&l));
-    jw_u64(w, "free_bins", l.free_bins);
-    jw_u64(w, "free_fast", l.free_fast);
-    jw_u64(w, "free_top", l.free_top);
-    jw_u64(w, "free_tcache_est", l.free_tcache_est);
-    jw_u64(w, "glibc_mmapped", l.glibc_mmapped);
-    jw_u64(w, "program_mmaps", l.program_mmaps);
-    jw_u64(w, "rest", l.rest);
+    for (size_t i = 0; i < n; i++) jw_u64(w, rows[i].key, rows[i].bytes);
+    jw_u64(w, "heap_unresident", l.heap_unresident);
     jw_end_object(w);
 }
 
@@ -97,7 +144,7 @@ static void arenas_arr(struct jw *w, const struct st_dump *d)
         jw_u64(w, "max_system_bytes", a->max_system_bytes);
         jw_u64(w, "heaps", a->heaps);
         jw_u64(w, "heap_bytes", a->heap_bytes);
-        jw_u64(w, "threads", arena_threads(a));
+        jw_u64(w, "threads", arena_threads(d, a));
         jw_u64(w, "threads_seen", a->threads_seen);
         jw_u64(w, "attached_threads", a->attached_threads);
         jw_array(w, "thread_allocs");
@@ -173,7 +220,6 @@ static void mmaps_obj(struct jw *w, const struct st_dump *d)
         jw_u64(w, "untracked_munmaps", m->untracked_munmaps);
         jw_end_object(w);
     }
-    static const char *kinds[] = {"other", "brk_heap", "arena_heap", "stack", "anon", "file", "shim", "glibc_mmap_chunk"};
     jw_array(w, "mappings");
     for (size_t i = 0; i < d->n_mappings; i++) {
         const struct st_dump_mapping *m = &d->mappings[i];
@@ -185,7 +231,7 @@ static void mmaps_obj(struct jw *w, const struct st_dump *d)
         jw_u64(w, "anonymous", m->m.anonymous);
         jw_u64(w, "private_dirty", m->m.private_dirty);
         jw_u64(w, "swap", m->m.swap);
-        jw_string(w, "kind", m->m.kind < 8 ? kinds[m->m.kind] : "other");
+        jw_string(w, "kind", mapping_kind_name(m->m.kind));
         jw_u64(w, "perms", m->m.perms);
         jw_string(w, "name", m->name);
         jw_end_object(w);
@@ -442,73 +488,72 @@ static void advice_arr(struct jw *w, const struct st_dump *d)
     jw_end_array(w);
 }
 
-/* One process's members, rendered once, spliced at top level and into "processes". */
-static char *render_process(const struct st_dump *d, const struct st_report_opts *o)
+/* One process's members. */
+static void process_members(struct jw *w, const struct st_dump *dumps, size_t n, size_t i,
+                            const struct st_report_opts *o)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    if (!m) return NULL;
-    struct jw w;
-    jw_init(&w, m);
-    w.depth = 1;
-    jw_string(&w, "dump", d->path);
-    jw_u64(&w, "dump_version", d->version);
-    jw_u64(&w, "unknown_records", d->unknown_records);
-    process_obj(&w, d);
-    layers_obj(&w, d);
-    arenas_arr(&w, d);
-    threads_arr(&w, d);
-    mmaps_obj(&w, d);
-    sessions_arr(&w, d);
-    sites_arr(&w, d, o);
-    trims_arr(&w, d);
-    timeline_arr(&w, d);
-    occupancy_obj(&w, d);
-    advice_arr(&w, d);
-    if (fclose(m) != 0) {
-        free(buf);
-        return NULL;
+    const struct st_dump *d = &dumps[i];
+    jw_string(w, "dump", d->path);
+    jw_u64(w, "dump_version", d->version);
+    jw_u64(w, "unknown_records", d->unknown_records);
+    process_obj(w, d);
+    const struct st_dump *prev = model_previous(dumps, n, i);
+    if (!prev) {
+        jw_null(w, "previous");
+    } else { /* the same process dumped earlier: the change since */
+        jw_object(w, "previous");
+        jw_string(w, "dump", prev->path);
+        jw_u64(w, "time_ns", prev->process.time_ns);
+        jw_u64(w, "rss_bytes", prev->process.rss_bytes);
+        jw_u64(w, "live_bytes", prev->process.live_bytes);
+        jw_double(w, "rss_delta", (double)d->process.rss_bytes - (double)prev->process.rss_bytes);
+        jw_double(w, "live_delta", (double)d->process.live_bytes - (double)prev->process.live_bytes);
+        jw_end_object(w);
     }
-    return buf;
+    config_obj(w, d);
+    layers_obj(w, d);
+    arenas_arr(w, d);
+    threads_arr(w, d);
+    mmaps_obj(w, d);
+    sessions_arr(w, d);
+    sites_arr(w, d, o);
+    trims_arr(w, d);
+    timeline_arr(w, d);
+    occupancy_obj(w, d);
+    advice_arr(w, d);
 }
 
+/* One process: its keys at the top level. Several: "family" and one "processes" entry per
+ * process (the latest dump of each pid), nothing repeated. */
 int report_json(FILE *out, struct st_dump *dumps, size_t n, const struct st_report_opts *o)
 {
-    char **bodies = calloc(n, sizeof *bodies);
-    if (!bodies) goto oom;
-    for (size_t i = 0; i < n; i++)
-        if (!(bodies[i] = render_process(&dumps[i], o))) goto oom;
+    struct st_family fam;
+    model_family(dumps, n, &fam);
     struct jw w;
     jw_init(&w, out);
     jw_object(&w, NULL);
     jw_string(&w, "format", "sesstrim-report/1");
-    jw_raw_members(&w, bodies[0]);
-    uint64_t rss = 0, live = 0;
-    for (size_t i = 0; i < n; i++) {
-        rss += dumps[i].process.rss_bytes;
-        live += dumps[i].process.live_bytes;
-    }
-    jw_object(&w, "family");
-    jw_u64(&w, "processes", n);
-    jw_u64(&w, "rss_bytes", rss);
-    jw_u64(&w, "live_bytes", live);
-    jw_end_object(&w);
-    jw_array(&w, "processes");
-    for (size_t i = 0; i < n; i++) {
-        jw_object(&w, NULL);
-        jw_raw_members(&w, bodies[i]);
+    if (fam.processes <= 1) {
+        size_t last = 0;
+        for (size_t i = 0; i < n; i++)
+            if (model_is_latest(dumps, n, i)) last = i;
+        process_members(&w, dumps, n, last, o);
+    } else {
+        jw_object(&w, "family");
+        jw_u64(&w, "processes", fam.processes);
+        jw_u64(&w, "rss_bytes", fam.rss_bytes);
+        jw_u64(&w, "rss_sum_bytes", fam.rss_sum_bytes);
+        jw_u64(&w, "live_bytes", fam.live_bytes);
         jw_end_object(&w);
+        jw_array(&w, "processes");
+        for (size_t i = 0; i < n; i++) {
+            if (!model_is_latest(dumps, n, i)) continue;
+            jw_object(&w, NULL);
+            process_members(&w, dumps, n, i, o);
+            jw_end_object(&w);
+        }
+        jw_end_array(&w);
     }
-    jw_end_array(&w);
     jw_end_object(&w);
-    for (size_t i = 0; i < n; i++) free(bodies[i]);
-    free(bodies);
     return 0;
-oom:
-    if (bodies)
-        for (size_t i = 0; i < n; i++) free(bodies[i]);
-    free(bodies);
-    fprintf(stderr, "sesstrim-report: out of memory rendering JSON\n");
-    return 2;
 }

@@ -33,25 +33,35 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
+void text_config(FILE *o, const struct st_dump *d)
+{
+    char buf[1024];
+    if (!d->has_config) {
+        fprintf(o, "  settings: not recorded (dump from an older sesstrim)\n");
+        return;
+    }
+    model_config_describe(d, buf, sizeof buf);
+    fprintf(o, "  settings in force: %s\n", buf);
+}
+
 void text_family(FILE *o, const struct st_dump *dumps, size_t n)
 {
-    uint64_t rss = 0, live = 0;
-    for (size_t i = 0; i < n; i++) {
-        rss += dumps[i].process.rss_bytes;
-        live += dumps[i].process.live_bytes;
-    }
-    fprintf(o, "Process family: %zu processes, RSS %s in total, live heap %s\n", n, B(rss), B(live));
+    struct st_family f;
+    model_family(dumps, n, &f);
+    fprintf(o, "Process family: %zu processes, RSS %s in total (shared memory counted once; %s summed), live heap %s\n",
+            f.processes, B(f.rss_bytes), B(f.rss_sum_bytes), B(f.live_bytes));
     fprintf(o, "  %8s %8s %-24s %12s %12s %6s %7s %8s\n", "pid", "ppid", "exe", "rss", "live", "arenas",
             "threads", "sessions");
     for (size_t i = 0; i < n; i++) {
         const struct st_dump *d = &dumps[i];
+        if (!model_is_latest(dumps, n, i)) continue;
         /* Depth in the family: how many ancestors are among the dumps (bounded: pids may cycle). */
         size_t depth = 0;
         uint32_t up = d->process.ppid;
         for (bool found = true; found && depth < n;) {
             found = false;
             for (size_t j = 0; j < n && !found; j++)
-                if (dumps[j].process.pid == up && j != i) {
+                if (dumps[j].process.pid == up && dumps[j].process.pid != d->process.pid) {
                     found = true;
                     depth++;
                     up = dumps[j].process.ppid;
@@ -61,21 +71,11 @@ void text_family(FILE *o, const struct st_dump *dumps, size_t n)
         int ind = depth > 4 ? 8 : (int)depth * 2;
         snprintf(exe, sizeof exe, "%*s%s%s", ind > 2 ? ind - 2 : 0, "", depth ? "`-" : "",
                  d->process.exe[0] ? base_name(d->process.exe) : "?");
-        fprintf(o, "  %8u %8u %-24s %12s %12s %6zu %7zu %8zu\n", d->process.pid, d->process.ppid, exe,
-                B(d->process.rss_bytes), B(d->process.live_bytes), d->n_arenas, d->n_threads, d->n_sessions);
+        fprintf(o, "  %8u %8u %-24s %12s %12s %6zu %7zu %8zu%s\n", d->process.pid, d->process.ppid, exe,
+                B(d->process.rss_bytes), B(d->process.live_bytes), d->n_arenas, d->n_threads, d->n_sessions,
+                model_previous(dumps, n, i) ? "   (latest of several dumps)" : "");
     }
-    fprintf(o, "  %8s %8s %-24s %12s %12s\n", "total", "", "", B(rss), B(live));
-}
-
-static const char *thread_label(const struct st_dump *d, uint32_t idx, char *buf, size_t len)
-{
-    if (idx == UINT32_MAX) { /* the writer's overflow cell: allocators beyond its slots */
-        snprintf(buf, len, "others");
-        return buf;
-    }
-    const struct st_rec_thread *t = model_thread(d, idx);
-    snprintf(buf, len, "%u %s", idx, t && t->name[0] ? t->name : "?");
-    return buf;
+    fprintf(o, "  %8s %8s %-24s %12s %12s\n", "total", "", "", B(f.rss_bytes), B(f.live_bytes));
 }
 
 static uint64_t xfree_key(const void *ctx, size_t i) { return ((const struct st_dump *)ctx)->xfrees[i].bytes; }
@@ -108,10 +108,10 @@ void text_xfree(FILE *o, const struct st_dump *d, const struct st_report_opts *o
     char lab[64];
     if (fits) {
         fprintf(o, "  %-20s", "freer \\ allocator");
-        for (size_t c = 0; c < nc; c++) fprintf(o, " %16.16s", thread_label(d, cols[c], lab, sizeof lab));
+        for (size_t c = 0; c < nc; c++) fprintf(o, " %16.16s", model_thread_label(d, cols[c], true, lab, sizeof lab));
         fprintf(o, "\n");
         for (size_t r = 0; r < nr; r++) {
-            fprintf(o, "  %-20.20s", thread_label(d, rows[r], lab, sizeof lab));
+            fprintf(o, "  %-20.20s", model_thread_label(d, rows[r], true, lab, sizeof lab));
             for (size_t c = 0; c < nc; c++) {
                 uint64_t bytes = 0, cnt = 0;
                 for (size_t i = 0; i < d->n_xfrees; i++)
@@ -131,8 +131,8 @@ void text_xfree(FILE *o, const struct st_dump *d, const struct st_report_opts *o
     for (size_t i = 0; i < d->n_xfrees && i < (size_t)opt->top_n; i++) {
         const struct st_rec_xfree *x = &d->xfrees[r[i].index];
         char lab2[64];
-        fprintf(o, "  %-20.20s <- %-20.20s %10llu %12s\n", thread_label(d, x->freer_idx, lab, sizeof lab),
-                thread_label(d, x->alloc_idx, lab2, sizeof lab2), (unsigned long long)x->count, B(x->bytes));
+        fprintf(o, "  %-20.20s <- %-20.20s %10llu %12s\n", model_thread_label(d, x->freer_idx, true, lab, sizeof lab),
+                model_thread_label(d, x->alloc_idx, true, lab2, sizeof lab2), (unsigned long long)x->count, B(x->bytes));
     }
     if (d->n_xfrees > (size_t)opt->top_n) fprintf(o, "  ... %zu more pairs\n", d->n_xfrees - (size_t)opt->top_n);
     free(r);

@@ -45,26 +45,46 @@ struct st_record_header {
     uint32_t total_size;    /* payload bytes (fixed + variable), excluding padding */
 };
 
+/*
+ * Every record type, described once: X(NAME, type value, struct, last field a version-1
+ * writer wrote, at most this many per dump (0: bounded by the file only)).
+ * Expanded into enum st_record_type, the reader's minimum sizes and limits, and its name
+ * table; adding a record type is one line here plus its struct, its reader array and its
+ * output. ST_REC_END (0xFFFF) ends the list and is not part of it.
+ */
+#define ST_RECORD_TYPES(X) \
+    X(PROCESS, 1, st_rec_process, cmdline, 1)            /* exactly one, first */ \
+    X(ARENA, 2, st_rec_arena, threads_seen, 0) \
+    X(ARENA_THREAD, 3, st_rec_arena_thread, allocs, 0)  /* thread x arena it allocated from */ \
+    X(THREAD, 4, st_rec_thread, name, 0) \
+    X(XFREE, 5, st_rec_xfree, bytes, 0)                 /* one cell of the cross-thread free matrix */ \
+    X(MMAPS, 6, st_rec_mmaps, untracked_munmaps, 1)     /* the program's own mmaps, summarised */ \
+    X(MAPPING, 7, st_rec_mapping, perms, 1u << 20)      /* one /proc/self/smaps entry; var: name */ \
+    X(SESSION, 8, st_rec_session, name, 0) \
+    X(SESSION_SUMMARY, 9, st_rec_session_summary, ended_sessions_total, 1) \
+    X(SESSION_SITE, 10, st_rec_session_site, count, 0)  /* leftovers of a session by site */ \
+    X(SITE, 11, st_rec_site, total_allocs, 0)           /* var: uint64_t frames[nframes] */ \
+    X(MODULE, 12, st_rec_module, build_id, 1u << 16)    /* var: path */ \
+    X(TRIM, 13, st_rec_trim, arenas_skipped, 0) \
+    X(TRIM_ARENA, 14, st_rec_trim_arena, duration_ns, 0) \
+    X(TIMELINE, 15, st_rec_timeline, event_arg, 0)      /* var: uint64_t resident[narenas] */ \
+    X(OCCUPANCY, 16, st_rec_occupancy, pages, 0) \
+    X(PIN, 17, st_rec_pin, bytes, 0)                    /* a site pinning sparse pages */ \
+    X(CONFIG, 18, st_rec_config, env_mmap_threshold, 1) /* settings in force; var: environment */
+
 enum st_record_type {
-    ST_REC_PROCESS = 1,         /* exactly one, first after the header */
-    ST_REC_ARENA = 2,
-    ST_REC_ARENA_THREAD = 3,    /* which threads allocated from which arena */
-    ST_REC_THREAD = 4,
-    ST_REC_XFREE = 5,           /* one cell of the cross-thread free matrix */
-    ST_REC_MMAPS = 6,           /* the program's own mmaps, summarised */
-    ST_REC_MAPPING = 7,         /* one line of /proc/self/smaps; variable part: name */
-    ST_REC_SESSION = 8,
-    ST_REC_SESSION_SUMMARY = 9, /* ended sessions folded to keep memory bounded */
-    ST_REC_SESSION_SITE = 10,   /* leftovers of a session by allocation site */
-    ST_REC_SITE = 11,           /* variable part: uint64_t frames[nframes] */
-    ST_REC_MODULE = 12,         /* variable part: path */
-    ST_REC_TRIM = 13,
-    ST_REC_TRIM_ARENA = 14,
-    ST_REC_TIMELINE = 15,       /* variable part: uint64_t arena_resident[narenas] */
-    ST_REC_OCCUPANCY = 16,
-    ST_REC_PIN = 17,            /* a site pinning sparsely used pages of an arena */
+#define ST_REC_ENUM_(name, value, type, last, max) ST_REC_##name = value,
+    ST_RECORD_TYPES(ST_REC_ENUM_)
+#undef ST_REC_ENUM_
     ST_REC_END = 0xFFFF,
 };
+
+/* The largest known type value, from the list (a union's size is its largest member's):
+ * per-type arrays are sized ST_REC_LAST_KNOWN + 1. */
+#define ST_REC_SIZE_(name, value, type, last, max) char name[value];
+union st_rec_type_max_ { ST_RECORD_TYPES(ST_REC_SIZE_) };
+#undef ST_REC_SIZE_
+#define ST_REC_LAST_KNOWN (sizeof(union st_rec_type_max_))
 
 /* st_rec_process.flags */
 #define ST_PROC_ARENA_LOGIC   0x1u  /* arena attribution read glibc internals */
@@ -73,10 +93,25 @@ enum st_record_type {
 #define ST_PROC_STACKS        0x8u
 #define ST_PROC_FORK_CHILD    0x10u
 
+/* Each enum's values and names, once: X(NAME, value, "name"). The names are what the
+ * report, its JSON and the shim's log print. */
+#define ST_DUMP_REASONS(X) \
+    X(EXIT, 1, "exit") X(API, 2, "api") X(SIGNAL, 3, "signal") \
+    X(PERIODIC, 4, "periodic") X(SESSION_END, 5, "session-end")
+/* Trigger names are SESSTRIM_TRIM's own keywords ("every", not "periodic"). */
+#define ST_TRIM_TRIGGERS(X) \
+    X(IDLE, 1, "idle") X(RSS, 2, "rss") X(PERIODIC, 3, "every") \
+    X(SESSION_END, 4, "session-end") X(FREE_RESIDENT, 5, "free-resident") X(API, 6, "api")
+#define ST_EVENTS(X) X(SAMPLE, 0, "sample") X(TRIM, 1, "trim") X(SESSION_END, 2, "session-end") X(DUMP, 3, "dump")
+#define ST_MAPPING_KINDS(X) \
+    X(OTHER, 0, "other") X(BRK_HEAP, 1, "brk_heap") X(ARENA_HEAP, 2, "arena_heap") X(STACK, 3, "stack") \
+    X(ANON, 4, "anon") X(FILE, 5, "file") X(SHIM, 6, "shim") X(GLIBC_MMAP_CHUNK, 7, "glibc_mmap_chunk")
+
 /* st_rec_process.reason: why this dump was written */
 enum st_dump_reason {
-    ST_DUMP_EXIT = 1, ST_DUMP_API = 2, ST_DUMP_SIGNAL = 3,
-    ST_DUMP_PERIODIC = 4, ST_DUMP_SESSION_END = 5,
+#define ST_ENUM_(name, value, text) ST_DUMP_##name = value,
+    ST_DUMP_REASONS(ST_ENUM_)
+#undef ST_ENUM_
 };
 
 struct st_rec_process {
@@ -137,6 +172,9 @@ struct st_rec_thread {
     uint32_t flags;
     uint64_t start_ns, exit_ns;
     uint64_t allocs, frees, alloc_bytes, freed_bytes;
+    /* Written as 0: the counters above are read at slightly different moments, so the
+     * writer does not subtract them; the reader derives live bytes and clamps at 0
+     * (live = alloc_bytes - (freed_bytes - cross_free_bytes) - freed_by_others_bytes). */
     uint64_t live_bytes, live_count;
     uint64_t cross_frees, cross_free_bytes;   /* it freed memory others allocated */
     uint64_t freed_by_others, freed_by_others_bytes;
@@ -157,8 +195,9 @@ struct st_rec_mmaps {
 };
 
 enum st_mapping_kind {
-    ST_MAP_OTHER = 0, ST_MAP_BRK_HEAP = 1, ST_MAP_ARENA_HEAP = 2, ST_MAP_STACK = 3,
-    ST_MAP_ANON = 4, ST_MAP_FILE = 5, ST_MAP_SHIM = 6, ST_MAP_GLIBC_MMAP_CHUNK = 7,
+#define ST_ENUM_(name, value, text) ST_MAP_##name = value,
+    ST_MAPPING_KINDS(ST_ENUM_)
+#undef ST_ENUM_
 };
 
 struct st_rec_mapping {
@@ -201,6 +240,10 @@ struct st_rec_site {
     uint32_t nframes;
     uint64_t live_bytes, live_count;
     uint64_t total_bytes, total_allocs;   /* sampled allocations attributed to it */
+    /* Appended: the live samples themselves, unscaled (bytes and count of the sampled
+     * allocations still live). The reader scales them by process.stack_sample_bytes; 0 with
+     * live_count != 0 means an older writer (live_* already scaled). */
+    uint64_t sampled_live_bytes, sampled_live_count;
 };
 
 struct st_rec_module {
@@ -210,8 +253,9 @@ struct st_rec_module {
 };
 
 enum st_trim_trigger {
-    ST_TRIG_IDLE = 1, ST_TRIG_RSS = 2, ST_TRIG_PERIODIC = 3,
-    ST_TRIG_SESSION_END = 4, ST_TRIG_FREE_RESIDENT = 5, ST_TRIG_API = 6,
+#define ST_ENUM_(name, value, text) ST_TRIG_##name = value,
+    ST_TRIM_TRIGGERS(ST_ENUM_)
+#undef ST_ENUM_
 };
 
 struct st_rec_trim {
@@ -233,7 +277,9 @@ struct st_rec_trim_arena {
 };
 
 enum st_event {
-    ST_EV_SAMPLE = 0, ST_EV_TRIM = 1, ST_EV_SESSION_END = 2, ST_EV_DUMP = 3,
+#define ST_ENUM_(name, value, text) ST_EV_##name = value,
+    ST_EVENTS(ST_ENUM_)
+#undef ST_ENUM_
 };
 
 struct st_rec_timeline {
@@ -256,6 +302,33 @@ struct st_rec_pin {
     uint32_t arena_id, site_id;
     uint64_t pages;             /* resident pages under 10% occupancy it holds live bytes in */
     uint64_t bytes;
+};
+
+/* The configuration in force when the dump was written, parsed (what the shim acted on),
+ * followed by the raw environment it came from: NUL-terminated "NAME=value" strings for
+ * every SESSTRIM_*, GLIBC_TUNABLES and MALLOC_* variable. -1: not set. */
+#define ST_CONFIG_DUMP_ON_SESSION_END 0x1u
+#define ST_CONFIG_SESSION_INHERIT     0x2u
+#define ST_CONFIG_TRIM_SESSION_END    0x4u   /* SESSTRIM_TRIM has session-end */
+#define ST_CONFIG_TRIM_GLIBC_PASS     0x8u   /* glibc=on: malloc_trim(0) runs first */
+
+struct st_rec_config {
+    uint32_t stacks_mode;       /* SESSTRIM_STACKS: 0 off, 1 sampled, 2 every allocation */
+    uint32_t flags;             /* ST_CONFIG_* */
+    uint64_t stack_sample_bytes;
+    int64_t arena_max;          /* SESSTRIM_ARENA_MAX applied with mallopt, -1 unset */
+    int64_t trim_threshold;     /* SESSTRIM_TRIM_THRESHOLD applied with mallopt, -1 unset */
+    uint32_t dump_signal, log_target;
+    uint64_t dump_interval_ns, timeline_interval_ns;
+    uint64_t session_leftover_log, sessions_kept;
+    /* SESSTRIM_TRIM parsed; 0 = trigger off */
+    uint64_t trim_idle_ns, trim_rss_high, trim_every_ns, trim_free_resident;
+    uint64_t trim_min_interval_ns, trim_check_ns, trim_quiet_ns, trim_pad;
+    uint32_t trim_bad_tokens, reserved;
+    /* glibc's own settings from the environment, parsed; -1 = not set */
+    int64_t env_arena_max;      /* MALLOC_ARENA_MAX or glibc.malloc.arena_max */
+    int64_t env_trim_threshold; /* MALLOC_TRIM_THRESHOLD_ or glibc.malloc.trim_threshold */
+    int64_t env_mmap_threshold; /* MALLOC_MMAP_THRESHOLD_ or glibc.malloc.mmap_threshold */
 };
 
 struct st_rec_end {

@@ -6,7 +6,8 @@
  * Spec: one record per line, "<kind> field=value ...", '#' starts a comment. Field names are
  * the struct members of include/sesstrim_dump.h (process pid=7 rss_bytes=64M exe=/bin/x).
  * Numbers take K/M/G (binary) suffixes and 0x. Strings may be "double quoted".
- * Extra keys: mapping name=, module path= build_id=HEX, site frames=A,B,..,
+ * Extra keys: mapping name=, module path= build_id=HEX, site frames=A,B,.., config env=A=1;B=2
+ * (its int64 settings default to -1, unset),
  * timeline resident=A,B,.. (narenas follows), occupancy pages=b0,..,b10,
  * any record fixed=N (fixed_size written; beyond the struct it is filled with 0xAB) and
  * claim_total=N (the total_size the header claims, payload unchanged),
@@ -82,7 +83,17 @@ static const struct field f_session_site[] = {
     U(st_rec_session_site, count), END_FIELDS};
 static const struct field f_site[] = {
     U(st_rec_site, id), U(st_rec_site, nframes), U(st_rec_site, live_bytes), U(st_rec_site, live_count),
-    U(st_rec_site, total_bytes), U(st_rec_site, total_allocs), END_FIELDS};
+    U(st_rec_site, total_bytes), U(st_rec_site, total_allocs), U(st_rec_site, sampled_live_bytes),
+    U(st_rec_site, sampled_live_count), END_FIELDS};
+static const struct field f_config[] = {
+    U(st_rec_config, stacks_mode), U(st_rec_config, flags), U(st_rec_config, stack_sample_bytes),
+    U(st_rec_config, arena_max), U(st_rec_config, trim_threshold), U(st_rec_config, dump_signal),
+    U(st_rec_config, log_target), U(st_rec_config, dump_interval_ns), U(st_rec_config, timeline_interval_ns),
+    U(st_rec_config, session_leftover_log), U(st_rec_config, sessions_kept), U(st_rec_config, trim_idle_ns),
+    U(st_rec_config, trim_rss_high), U(st_rec_config, trim_every_ns), U(st_rec_config, trim_free_resident),
+    U(st_rec_config, trim_min_interval_ns), U(st_rec_config, trim_check_ns), U(st_rec_config, trim_quiet_ns),
+    U(st_rec_config, trim_pad), U(st_rec_config, trim_bad_tokens), U(st_rec_config, env_arena_max),
+    U(st_rec_config, env_trim_threshold), U(st_rec_config, env_mmap_threshold), END_FIELDS};
 static const struct field f_module[] = {
     U(st_rec_module, base), U(st_rec_module, size), U(st_rec_module, build_id_len), END_FIELDS};
 static const struct field f_trim[] = {
@@ -120,6 +131,7 @@ static const struct kind kinds[] = {
     {"timeline", ST_REC_TIMELINE, sizeof(struct st_rec_timeline), f_timeline},
     {"occupancy", ST_REC_OCCUPANCY, sizeof(struct st_rec_occupancy), f_occupancy},
     {"pin", ST_REC_PIN, sizeof(struct st_rec_pin), f_pin},
+    {"config", ST_REC_CONFIG, sizeof(struct st_rec_config), f_config},
     {"record", 0, 0, NULL},
 };
 
@@ -242,6 +254,10 @@ static void spec_line(char *line)
     static unsigned char rec[4096], var[MAX_VAR];
     memset(rec, 0xAB, sizeof rec); /* bytes past the struct: a "newer writer's" fields */
     memset(rec, 0, k->size);
+    if (k->type == ST_REC_CONFIG) { /* unset (-1) unless the spec gives a value */
+        struct st_rec_config *c = (struct st_rec_config *)rec;
+        c->arena_max = c->trim_threshold = c->env_arena_max = c->env_trim_threshold = c->env_mmap_threshold = -1;
+    }
     size_t var_len = 0, fixed_len = k->size;
     uint16_t type = k->type;
     uint64_t claim_total = 0, list[MAX_VAR / 8];
@@ -271,6 +287,12 @@ static void spec_line(char *line)
             var_len = strlen(val) + 1;
             if (var_len > MAX_VAR) die("string too long", NULL);
             memcpy(var, val, var_len);
+        } else if (strcmp(key, "env") == 0 && k->type == ST_REC_CONFIG) {
+            /* "A=1;B=2" -> "A=1\0B=2\0" */
+            var_len = strlen(val) + 1;
+            if (var_len > MAX_VAR) die("string too long", NULL);
+            memcpy(var, val, var_len);
+            for (size_t b = 0; b < var_len; b++) if (var[b] == ';') var[b] = 0;
         } else if (strcmp(key, "build_id") == 0 && k->type == ST_REC_MODULE) {
             struct st_rec_module *m = (struct st_rec_module *)rec;
             size_t n = strlen(val) / 2;
