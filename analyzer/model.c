@@ -241,8 +241,10 @@ void model_occupancy(const struct st_dump *d, uint64_t pages[ST_OCC_BUCKETS], ui
  * The layers partition RSS: each resident byte is in exactly one of them.
  *  heap side: live + overhead + free (bins, fastbins, tops, tcache, free bytes on pages
  *      that also hold live data) from the arena records, plus glibc's mmapped chunks;
- *  files: file-backed and shared resident memory (code, libraries, mapped files):
- *      RSS - RssAnon, never the program's anonymous mmaps;
+ *  files: file-backed and shared resident memory (code, libraries, mapped files, shared
+ *      memory): RSS - anonymous RSS, never the program's anonymous mmaps;
+ *  RSS and anonymous RSS come from the MAPPING records (smaps, exact) when the dump has
+ *      them, else from the PROCESS record (/proc/self/status, approximate);
  *  the shim: what it mapped for its tables (meta_bytes), within the anonymous remainder;
  *  program's mmaps: its live anonymous mmaps (mapped bytes, within what is left);
  *  the rest: thread stacks and other anonymous memory.
@@ -253,7 +255,17 @@ void model_layers(const struct st_dump *d, struct st_layers *out)
 {
     const struct st_rec_process *p = &d->process;
     memset(out, 0, sizeof *out);
-    out->rss = p->rss_bytes;
+    /* The MAPPING records are smaps, exact per mapping; /proc/self/status's RSS counters are
+     * batched per thread and can be off by megabytes. Use smaps when the dump has it. */
+    uint64_t rss = p->rss_bytes, anon = p->rss_anon_bytes;
+    if (d->n_mappings) {
+        rss = anon = 0;
+        for (size_t i = 0; i < d->n_mappings; i++) {
+            rss += d->mappings[i].m.rss;
+            anon += d->mappings[i].m.anonymous;
+        }
+    }
+    out->rss = rss;
     out->glibc_mmapped = p->glibc_mmapped_bytes;
 
     uint64_t partial = 0;
@@ -269,7 +281,15 @@ void model_layers(const struct st_dump *d, struct st_layers *out)
             out->free_top += a->top_resident_bytes;
             /* Resident heap pages hold live chunks, whole free pages, the top and, on the
              * pages shared with live data, free bytes: those are the arena's free too. */
-            partial += sub_clamped(a->resident_bytes, a->live_chunk_bytes + arena_free_resident(a));
+            uint64_t part = sub_clamped(a->resident_bytes, a->live_chunk_bytes + arena_free_resident(a));
+            if (a->address == 0 && a->free_resident_bytes == 0) {
+                /* main arena read through mallinfo2: its bins' residency is unknown, so
+                 * the free bin bytes among the resident pages count as bins */
+                uint64_t bins = part < a->free_bin_bytes ? part : a->free_bin_bytes;
+                out->free_bins += bins;
+                part -= bins;
+            }
+            partial += part;
         }
         out->live_heap = live;
         out->allocator_overhead = sub_clamped(chunk, live);
@@ -294,10 +314,11 @@ void model_layers(const struct st_dump *d, struct st_layers *out)
     uint64_t heap_side = out->live_heap + out->allocator_overhead + layers_free_total(out) + out->glibc_mmapped;
     out->heap_unresident = sub_clamped(heap_side, out->rss);
     uint64_t left = sub_clamped(out->rss, heap_side);
-    uint64_t file_like = p->rss_anon_bytes ? sub_clamped(p->rss_bytes, p->rss_anon_bytes) : p->rss_file_bytes;
+    uint64_t file_like = anon ? sub_clamped(rss, anon) : p->rss_file_bytes;
     out->files = file_like < left ? file_like : left;
     uint64_t anon_left = left - out->files;
-    out->shim = p->meta_bytes < anon_left ? p->meta_bytes : anon_left;
+    uint64_t shim = p->meta_resident_bytes ? p->meta_resident_bytes : p->meta_bytes;
+    out->shim = shim < anon_left ? shim : anon_left;
     anon_left -= out->shim;
     uint64_t mm = d->has_mmaps ? d->mmaps.anon_bytes : 0;
     out->program_mmaps = mm < anon_left ? mm : anon_left;
@@ -318,7 +339,7 @@ size_t model_layer_rows(const struct st_layers *l, struct st_layer_row rows[ST_L
         {"glibc_mmapped", "glibc mmapped chunks", l->glibc_mmapped, 0},
         {"program_mmaps", "program's mmaps", l->program_mmaps, 0},
         {"shim", "sesstrim's own tables", l->shim, 0},
-        {"files", "code, libraries, files", l->files, 0},
+        {"files", "code, libraries, files, shared", l->files, 0},
         {"rest", "the rest", l->rest, 0},
     };
     memcpy(rows, all, sizeof all);

@@ -32,6 +32,7 @@ static void process_obj(struct jw *w, const struct st_dump *d)
     jw_u64(w, "glibc_mmapped_bytes", p->glibc_mmapped_bytes);
     jw_u64(w, "glibc_mmapped_count", p->glibc_mmapped_count);
     jw_u64(w, "meta_bytes", p->meta_bytes);
+    jw_u64(w, "meta_resident_bytes", p->meta_resident_bytes);
     jw_u64(w, "heap_max_size", p->heap_max_size);
     jw_u64(w, "page_size", p->page_size);
     jw_u64(w, "stack_sample_bytes", p->stack_sample_bytes);

@@ -135,6 +135,9 @@ struct st_rec_process {
     char glibc_version[16];
     char exe[256];
     char cmdline[256];          /* argv joined by spaces, truncated */
+    /* Appended: the resident part of meta_bytes (mincore over the shim's own mappings),
+     * the report's "sesstrim's own tables" layer. 0 from older writers: meta_bytes is used. */
+    uint64_t meta_resident_bytes;
 };
 
 enum st_arena_kind { ST_ARENA_MAIN = 0, ST_ARENA_THREAD = 1 };

@@ -88,6 +88,7 @@ void dump_process_record(struct st_dump_writer *w, int reason, const struct dump
     p.mi_arena = mi.arena; p.mi_ordblks = mi.ordblks; p.mi_hblks = mi.hblks; p.mi_hblkhd = mi.hblkhd;
     p.mi_uordblks = mi.uordblks; p.mi_fordblks = mi.fordblks; p.mi_keepcost = mi.keepcost;
     p.meta_bytes = meta_bytes_mapped();
+    p.meta_resident_bytes = meta_bytes_resident();
     p.heap_max_size = st_heap_max_size;
     p.page_size = (uint64_t)sysconf(_SC_PAGESIZE);
     p.stack_sample_bytes = st_opt.stacks_mode == ST_STACKS_ALL ? 1 :

@@ -70,6 +70,7 @@ void meta_free(void *p, size_t size);
 void *meta_map(size_t size);      /* whole pages, for tables; returns NULL on failure */
 void meta_unmap(void *p, size_t size);
 uint64_t meta_bytes_mapped(void);
+uint64_t meta_bytes_resident(void);  /* resident pages of what meta_map mapped (mincore) */
 void meta_lock_for_fork(void);
 void meta_unlock_for_fork(void);
 void meta_after_fork_child(void);

@@ -36,7 +36,8 @@ static const struct field f_process[] = {
     U(st_rec_process, mi_hblkhd), U(st_rec_process, mi_uordblks), U(st_rec_process, mi_fordblks),
     U(st_rec_process, mi_keepcost), U(st_rec_process, meta_bytes), U(st_rec_process, heap_max_size),
     U(st_rec_process, page_size), U(st_rec_process, stack_sample_bytes),
-    S(st_rec_process, glibc_version), S(st_rec_process, exe), S(st_rec_process, cmdline), END_FIELDS};
+    S(st_rec_process, glibc_version), S(st_rec_process, exe), S(st_rec_process, cmdline),
+    U(st_rec_process, meta_resident_bytes), END_FIELDS};
 static const struct field f_arena[] = {
     U(st_rec_arena, id), U(st_rec_arena, kind), U(st_rec_arena, address), U(st_rec_arena, live_bytes),
     U(st_rec_arena, live_chunk_bytes), U(st_rec_arena, live_count), U(st_rec_arena, system_bytes),
