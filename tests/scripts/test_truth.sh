@@ -85,6 +85,27 @@ run main && check main
 run churn && check churn
 run dlopen "$BUILD/tests/progs/libearly.so" && check dlopen
 
+# The settings in force travel in the dump (CONFIG record) as the shim parsed them.
+if LD_PRELOAD=$LIB SESSTRIM_LOG=off SESSTRIM_TRIM=idle=2s,rss\>900M SESSTRIM_ARENA_MAX=3 \
+   GLIBC_TUNABLES=glibc.malloc.trim_threshold=262144 "$PROG" main "$W/conf-%p.bin" >"$W/conf.txt" 2>"$W/conf.err"; then
+    pid=$(awk '$1 == "pid" {print $2}' "$W/conf.txt")
+    "$REPORT" --json --no-symbols "$W/conf-$pid.bin" >"$W/conf.json" || { echo "FAIL: conf: report"; fail=1; }
+    python3 - "$W/conf.json" <<'PY' || fail=1
+import json, sys
+c = json.load(open(sys.argv[1]))["config"]
+ok = c is not None and c["trim"]["idle_ns"] == 2 * 10**9 and c["trim"]["rss_high"] == 900 << 20 \
+     and c["arena_max"] == 3 and c["glibc_trim_threshold"] == 262144 \
+     and "SESSTRIM_TRIM=idle=2s,rss>900M" in c["environment"] \
+     and "GLIBC_TUNABLES=glibc.malloc.trim_threshold=262144" in c["environment"]
+print(("ok   " if ok else "FAIL ") + "config: the settings in force are in the dump: " + (c["summary"] if c else "none"))
+sys.exit(0 if ok else 1)
+PY
+    "$REPORT" --no-symbols "$W/conf-$pid.bin" | grep -q "settings in force: SESSTRIM_TRIM=idle=2s,rss>900.0 MiB" \
+        || { echo "FAIL: config: the text report does not show the settings"; fail=1; }
+else
+    echo "FAIL: conf: truth_layout exited $?"; fail=1
+fi
+
 # The fork family: three processes share one 64 MiB shared-anonymous mapping; the family total
 # counts it once (within 8 MiB), the plain sum three times.
 if run fork; then
