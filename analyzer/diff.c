@@ -183,23 +183,10 @@ static void frame_key(const struct st_dump *d, uint64_t addr, char *out, size_t 
     else snprintf(out, len, "0x%" PRIx64, addr);
 }
 
-static void frame_label(const struct st_dump *d, struct st_symbolizer *sym, uint64_t addr,
-                        char *out, size_t len)
-{
-    if (sym) { symbolize_frame(sym, addr, out, len); return; }
-    const struct st_dump_module *mod = module_of(d, addr);
-    if (mod) {
-        const char *base = strrchr(mod->path, '/');
-        snprintf(out, len, "%.200s+0x%" PRIx64, base ? base + 1 : mod->path, addr - mod->m.base);
-    } else {
-        snprintf(out, len, "0x%" PRIx64, addr);
-    }
-}
-
 static int add_sites(struct diff_section *sec, const struct st_dump *d, bool is_new,
                      const struct st_report_opts *o)
 {
-    struct st_symbolizer *sym = o && o->symbolize ? symbolizer_new(d) : NULL;
+    struct st_symbolizer *sym = symbolizer_for(d, o);
     int rc = 0;
     for (size_t i = 0; i < d->n_sites && rc == 0; i++) {
         const struct st_dump_site *s = &d->sites[i];
@@ -214,7 +201,7 @@ static int add_sites(struct diff_section *sec, const struct st_dump *d, bool is_
             used += (size_t)snprintf(key + used, cap - used, "%s%s", f ? ";" : "", part);
             if (f < 2) {
                 char fl[280];
-                frame_label(d, sym, s->frames[f], fl, sizeof fl);
+                symbolize_frame(sym, s->frames[f], fl, sizeof fl);
                 size_t ll = strlen(label);
                 snprintf(label + ll, sizeof label - ll, "%s%s", f ? " < " : "", fl);
             }

@@ -179,6 +179,27 @@ void model_family(const struct st_dump *dumps, size_t n, struct st_family *out)
     out->rss_bytes = sub_clamped(out->rss_sum_bytes, shared_excess(dumps, n));
 }
 
+static int cmp_ranked_desc(const void *x, const void *y)
+{
+    const struct st_ranked *a = x, *b = y;
+    if (a->key != b->key) return a->key > b->key ? -1 : 1;
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
+struct st_ranked *model_rank(const struct st_dump *d, size_t n, uint64_t (*key)(const struct st_dump *d, size_t i))
+{
+    if (n == 0) return NULL;
+    struct st_ranked *r = malloc(n * sizeof *r);
+    if (!r) return NULL;
+    for (size_t i = 0; i < n; i++) r[i] = (struct st_ranked){key(d, i), i};
+    qsort(r, n, sizeof *r, cmp_ranked_desc);
+    return r;
+}
+
+uint64_t rank_site_live(const struct st_dump *d, size_t i) { return d->sites[i].s.live_bytes; }
+uint64_t rank_session_live(const struct st_dump *d, size_t i) { return d->sessions[i].live_bytes; }
+uint64_t rank_thread_live(const struct st_dump *d, size_t i) { return d->threads[i].live_bytes; }
+
 static bool has_parent_in(const struct st_dump *dumps, size_t n, size_t i)
 {
     for (size_t j = 0; j < n; j++)

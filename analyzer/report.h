@@ -52,6 +52,13 @@ const struct st_rec_arena *model_arena(const struct st_dump *d, uint32_t id);
  * for the writer's overflow cell (idx 4294967295); returns buf. */
 const char *model_thread_label(const struct st_dump *d, uint32_t idx, bool compact, char *buf, size_t len);
 const struct st_dump_site *model_site(const struct st_dump *d, uint32_t id);
+/* The one "top N" ordering: indices 0..n-1 by key, largest first, ties in record order.
+ * NULL when n is 0 or out of memory; free() it. The rank_* keys are the ones outputs share. */
+struct st_ranked { uint64_t key; size_t index; };
+struct st_ranked *model_rank(const struct st_dump *d, size_t n, uint64_t (*key)(const struct st_dump *d, size_t i));
+uint64_t rank_site_live(const struct st_dump *d, size_t i);
+uint64_t rank_session_live(const struct st_dump *d, size_t i);
+uint64_t rank_thread_live(const struct st_dump *d, size_t i);
 /* Page occupancy over all arenas: resident pages by bucket, and bytes per page. */
 void model_occupancy(const struct st_dump *d, uint64_t pages[ST_OCC_BUCKETS], uint64_t *page_size);
 size_t model_threads_alive(const struct st_dump *d);

@@ -329,23 +329,14 @@ static void sessions_arr(struct jw *w, const struct st_dump *d)
     jw_end_object(w);
 }
 
-static int cmp_site_live(const void *x, const void *y)
-{
-    const struct st_dump_site *a = *(const struct st_dump_site *const *)x, *b = *(const struct st_dump_site *const *)y;
-    if (a->s.live_bytes != b->s.live_bytes) return a->s.live_bytes > b->s.live_bytes ? -1 : 1;
-    return a->s.id < b->s.id ? -1 : a->s.id > b->s.id;
-}
-
 static void sites_arr(struct jw *w, const struct st_dump *d, const struct st_report_opts *o)
 {
     struct st_symbolizer *sym = symbolizer_for(d, o);
-    const struct st_dump_site **v = d->n_sites ? malloc(d->n_sites * sizeof *v) : NULL;
+    struct st_ranked *v = model_rank(d, d->n_sites, rank_site_live);
     size_t n = v ? d->n_sites : 0;
-    for (size_t i = 0; i < n; i++) v[i] = &d->sites[i];
-    if (n) qsort(v, n, sizeof *v, cmp_site_live);
     jw_array(w, "sites");
     for (size_t i = 0; i < n; i++) {
-        const struct st_dump_site *s = v[i];
+        const struct st_dump_site *s = &d->sites[v[i].index];
         jw_object(w, NULL);
         jw_u64(w, "id", s->s.id);
         jw_u64(w, "live_bytes", s->s.live_bytes);
