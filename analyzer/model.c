@@ -200,6 +200,23 @@ uint64_t rank_site_live(const struct st_dump *d, size_t i) { return d->sites[i].
 uint64_t rank_session_live(const struct st_dump *d, size_t i) { return d->sessions[i].live_bytes; }
 uint64_t rank_thread_live(const struct st_dump *d, size_t i) { return d->threads[i].live_bytes; }
 
+size_t model_family_depth(const struct st_dump *dumps, size_t n, size_t i)
+{
+    /* ancestors among the dumps; bounded by n because pids may be reused in a cycle */
+    size_t depth = 0;
+    uint32_t up = dumps[i].process.ppid;
+    for (bool found = true; found && depth < n;) {
+        found = false;
+        for (size_t j = 0; j < n && !found; j++)
+            if (dumps[j].process.pid == up && dumps[j].process.pid != dumps[i].process.pid) {
+                found = true;
+                depth++;
+                up = dumps[j].process.ppid;
+            }
+    }
+    return depth;
+}
+
 static bool has_parent_in(const struct st_dump *dumps, size_t n, size_t i)
 {
     for (size_t j = 0; j < n; j++)

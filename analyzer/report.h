@@ -65,6 +65,9 @@ size_t model_threads_alive(const struct st_dump *d);
 /* Orders a process family in place: each parent before its children, depth first, otherwise
  * keeping the given order. 0, or -1 when out of memory (order unchanged). */
 int model_family_order(struct st_dump *dumps, size_t n);
+/* How many ancestors of dumps[i] are among the dumps (for indenting a family in the order
+ * model_family_order made: every output lists a family in that one order). */
+size_t model_family_depth(const struct st_dump *dumps, size_t n, size_t i);
 /* Human units: "612.0 MiB", "4.0 KiB", "17 B"; returns buf. */
 const char *fmt_bytes(uint64_t bytes, char *buf, size_t len);
 /* Percent of part in whole, 0 when whole is 0. */

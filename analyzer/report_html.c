@@ -308,36 +308,25 @@ static void process_section(FILE *out, const struct st_dump *d, const struct st_
     if (sym) symbolizer_free(sym);
 }
 
-/* Parents before their children, so a family reads top-down. */
-static void family_rows(FILE *out, const struct st_dump *dumps, size_t n, size_t at, int depth, bool *done)
+/* One row; the dumps are already in family order (model_family_order), parents first. */
+static void family_row(FILE *out, const struct st_dump *dumps, size_t n, size_t at)
 {
     const struct st_rec_process *p = &dumps[at].process;
     char b1[32], b2[32];
-    done[at] = true;
+    int depth = (int)model_family_depth(dumps, n, at);
     fprintf(out, "<tr class=\"family-row\" data-pid=\"%u\" data-ppid=\"%u\"><td class=\"l\" style=\"padding-left:%dpx\">"
-                 "<a href=\"#pid-%u\">%u</a></td><td>%u</td><td class=\"l\">", p->pid, p->ppid, 7 + depth * 18, p->pid,
-            p->pid, p->ppid);
+                 "<a href=\"#pid-%u\">%u</a></td><td>%u</td><td class=\"l\">", p->pid, p->ppid,
+            7 + (depth > 32 ? 32 : depth) * 18, p->pid, p->pid, p->ppid);
     html_esc(out, p->cmdline[0] ? p->cmdline : p->exe, 120);
     fprintf(out, "</td><td>%s</td><td>%s</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td class=\"l\">%s</td></tr>\n",
             bytes_s(p->rss_bytes, b1, sizeof b1), bytes_s(p->live_bytes, b2, sizeof b2), p->live_count,
             p->total_allocs, reason_name(p->reason));
-    for (;;) {   /* children by pid, however the dumps were given */
-        size_t next = SIZE_MAX;
-        for (size_t i = 0; i < n; i++)
-            if (!done[i] && dumps[i].process.ppid == p->pid &&
-                (next == SIZE_MAX || dumps[i].process.pid < dumps[next].process.pid)) next = i;
-        if (next == SIZE_MAX || depth >= 32) break;
-        family_rows(out, dumps, n, next, depth + 1, done);
-    }
 }
 
 static void family_section(FILE *out, const struct st_dump *dumps, size_t n)
 {
-    bool *done = calloc(n, sizeof *done);
-    if (!done) return;
     struct st_family f;
     model_family(dumps, n, &f);
-    for (size_t i = 0; i < n; i++) done[i] = !model_is_latest(dumps, n, i); /* earlier views: not rows */
     char b1[32], b2[32];
     fprintf(out, "<section class=\"family\"><h2>Process family: %zu processes</h2>\n<p class=\"sub\">%s RSS and %s live "
                  "heap in total (shared memory counted once).</p>\n",
@@ -345,16 +334,9 @@ static void family_section(FILE *out, const struct st_dump *dumps, size_t n)
     html_chart_family(out, dumps, n);
     fputs("<table class=\"family\"><tr><th class=\"l\">pid</th><th>parent</th><th class=\"l\">command</th><th>RSS</th>"
           "<th>live</th><th>live count</th><th>allocs</th><th class=\"l\">dump</th></tr>\n", out);
-    for (size_t i = 0; i < n; i++) {
-        bool has_parent_here = false;
-        for (size_t j = 0; j < n; j++)
-            if (j != i && dumps[j].process.pid == dumps[i].process.ppid) has_parent_here = true;
-        if (!has_parent_here && !done[i]) family_rows(out, dumps, n, i, 0, done);
-    }
-    for (size_t i = 0; i < n; i++)   /* cycles of reused pids: still list everyone */
-        if (!done[i]) family_rows(out, dumps, n, i, 0, done);
+    for (size_t i = 0; i < n; i++) /* an earlier dump of a pid is not a row of its own */
+        if (model_is_latest(dumps, n, i)) family_row(out, dumps, n, i);
     fputs("</table></section>\n", out);
-    free(done);
 }
 
 int report_html(const char *path, struct st_dump *dumps, size_t n, const struct st_report_opts *o)

@@ -35,18 +35,7 @@ void text_family(FILE *o, const struct st_dump *dumps, size_t n)
     for (size_t i = 0; i < n; i++) {
         const struct st_dump *d = &dumps[i];
         if (!model_is_latest(dumps, n, i)) continue;
-        /* Depth in the family: how many ancestors are among the dumps (bounded: pids may cycle). */
-        size_t depth = 0;
-        uint32_t up = d->process.ppid;
-        for (bool found = true; found && depth < n;) {
-            found = false;
-            for (size_t j = 0; j < n && !found; j++)
-                if (dumps[j].process.pid == up && dumps[j].process.pid != d->process.pid) {
-                    found = true;
-                    depth++;
-                    up = dumps[j].process.ppid;
-                }
-        }
+        size_t depth = model_family_depth(dumps, n, i);
         char exe[48];
         int ind = depth > 4 ? 8 : (int)depth * 2;
         snprintf(exe, sizeof exe, "%*s%s%s", ind > 2 ? ind - 2 : 0, "", depth ? "`-" : "",

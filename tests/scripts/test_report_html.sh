@@ -84,8 +84,9 @@ order=$(awk 'BEGIN { RS = "<section class=\"process\"" } NR > 1 {
     for (i = 1; i <= n; i++) { p = index($0, pats[i]); if (p && p < c) c = p }
     print pid ":" ((s > 0 && a > s && c > a) ? "ok" : "bad(" s "," a "," c ")") }' "$WORK/dom.html" | sort -n | tr '\n' ' ')
 expect "summary, then advice, before the charts" "$order" "$(want ok ok ok)"
+# one family order for every output: parent first, its children in the order given (c2, c1)
 expect "family rows, parent first" "$(grep -o 'class="family-row" data-pid="[0-9]*" data-ppid="[0-9]*"' "$WORK/dom.html" | grep -o 'data-pid="[0-9]*"' | tr '\n' ' ')" \
-    'data-pid="700" data-pid="701" data-pid="702" '
+    'data-pid="700" data-pid="702" data-pid="701" '
 # labels a person reads: every arena of the parent named, the main one marked
 for a in $(seq 0 $((P_ARENAS - 1))); do
     grep -q "data-arena-id=\"$a\"" "$WORK/dom.html" || fail "arena $a has no bar"
