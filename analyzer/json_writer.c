@@ -125,3 +125,21 @@ void jw_string_n(struct jw *w, const char *key, const char *s, size_t max)
     start_value(w, key);
     write_escaped(w->f, s ? s : "", max);
 }
+
+void jw_field(struct jw *w, const char *key, const void *p, size_t size, char kind)
+{
+    uint64_t u = 0;
+    int64_t i = 0;
+    switch (kind) {
+    case 'u':
+        memcpy(&u, p, size < sizeof u ? size : sizeof u); /* little-endian: a u32 fits the low half */
+        jw_u64(w, key, u);
+        break;
+    case 'i':
+        memcpy(&i, p, sizeof i);
+        jw_i64(w, key, i);
+        break;
+    case 's': jw_string_n(w, key, p, size); break;
+    default: break;
+    }
+}

@@ -9,33 +9,10 @@
 
 static void process_obj(struct jw *w, const struct st_dump *d)
 {
-    const struct st_rec_process *p = &d->process;
+    const struct st_rec_process *p = &d->process, *rec = p;
     jw_object(w, "process");
-    jw_u64(w, "pid", p->pid);
-    jw_u64(w, "ppid", p->ppid);
-    jw_string_n(w, "exe", p->exe, sizeof p->exe);
-    jw_string_n(w, "cmdline", p->cmdline, sizeof p->cmdline);
-    jw_string_n(w, "glibc_version", p->glibc_version, sizeof p->glibc_version);
+    ST_FIELDS_PROCESS(JW_RECORD_FIELD_)
     jw_string(w, "reason", reason_name(p->reason));
-    jw_u64(w, "time_ns", p->time_ns);
-    jw_u64(w, "start_ns", p->start_ns);
-    jw_u64(w, "rss_bytes", p->rss_bytes);
-    jw_u64(w, "rss_anon_bytes", p->rss_anon_bytes);
-    jw_u64(w, "rss_file_bytes", p->rss_file_bytes);
-    jw_u64(w, "vm_bytes", p->vm_bytes);
-    jw_u64(w, "live_bytes", p->live_bytes);
-    jw_u64(w, "live_chunk_bytes", p->live_chunk_bytes);
-    jw_u64(w, "live_count", p->live_count);
-    jw_u64(w, "total_allocs", p->total_allocs);
-    jw_u64(w, "total_frees", p->total_frees);
-    jw_u64(w, "untracked_frees", p->untracked_frees);
-    jw_u64(w, "glibc_mmapped_bytes", p->glibc_mmapped_bytes);
-    jw_u64(w, "glibc_mmapped_count", p->glibc_mmapped_count);
-    jw_u64(w, "meta_bytes", p->meta_bytes);
-    jw_u64(w, "meta_resident_bytes", p->meta_resident_bytes);
-    jw_u64(w, "heap_max_size", p->heap_max_size);
-    jw_u64(w, "page_size", p->page_size);
-    jw_u64(w, "stack_sample_bytes", p->stack_sample_bytes);
     jw_object(w, "flags");
     jw_bool(w, "arena_logic", p->flags & ST_PROC_ARENA_LOGIC);
     jw_bool(w, "foreign_malloc", p->flags & ST_PROC_FOREIGN_MALLOC);
@@ -125,29 +102,13 @@ static void arenas_arr(struct jw *w, const struct st_dump *d)
 {
     jw_array(w, "arenas");
     for (size_t i = 0; i < d->n_arenas; i++) {
-        const struct st_rec_arena *a = &d->arenas[i];
+        const struct st_rec_arena *a = &d->arenas[i], *rec = a;
         jw_object(w, NULL);
-        jw_u64(w, "id", a->id);
+        ST_FIELDS_ARENA(JW_RECORD_FIELD_)
         jw_string(w, "kind", a->kind == ST_ARENA_MAIN ? "main" : "thread");
-        jw_u64(w, "address", a->address);
-        jw_u64(w, "live_bytes", a->live_bytes);
-        jw_u64(w, "live_chunk_bytes", a->live_chunk_bytes);
-        jw_u64(w, "live_count", a->live_count);
         jw_u64(w, "free_bytes", arena_free_bytes(a));
         jw_u64(w, "free_resident_total", arena_free_resident(a));
-        jw_u64(w, "free_bin_bytes", a->free_bin_bytes);
-        jw_u64(w, "free_fast_bytes", a->free_fast_bytes);
-        jw_u64(w, "free_resident_bytes", a->free_resident_bytes);
-        jw_u64(w, "top_bytes", a->top_bytes);
-        jw_u64(w, "top_resident_bytes", a->top_resident_bytes);
-        jw_u64(w, "resident_bytes", a->resident_bytes);
-        jw_u64(w, "system_bytes", a->system_bytes);
-        jw_u64(w, "max_system_bytes", a->max_system_bytes);
-        jw_u64(w, "heaps", a->heaps);
-        jw_u64(w, "heap_bytes", a->heap_bytes);
         jw_u64(w, "threads", arena_threads(d, a));
-        jw_u64(w, "threads_seen", a->threads_seen);
-        jw_u64(w, "attached_threads", a->attached_threads);
         jw_array(w, "thread_allocs");
         for (size_t k = 0; k < d->n_arena_threads; k++) {
             if (d->arena_threads[k].arena_id != a->id) continue;
@@ -166,27 +127,12 @@ static void threads_arr(struct jw *w, const struct st_dump *d)
 {
     jw_array(w, "threads");
     for (size_t i = 0; i < d->n_threads; i++) {
-        const struct st_rec_thread *t = &d->threads[i];
+        const struct st_rec_thread *t = &d->threads[i], *rec = t;
         jw_object(w, NULL);
-        jw_u64(w, "idx", t->idx);
-        jw_u64(w, "tid", t->tid);
-        jw_string_n(w, "name", t->name, sizeof t->name);
-        jw_u64(w, "parent_idx", t->parent_idx);
+        ST_FIELDS_THREAD(JW_RECORD_FIELD_)
         jw_bool(w, "exited", t->flags & ST_THREAD_EXITED);
         jw_bool(w, "main", t->flags & ST_THREAD_MAIN);
         jw_bool(w, "shim", t->flags & ST_THREAD_SHIM);
-        jw_u64(w, "start_ns", t->start_ns);
-        jw_u64(w, "exit_ns", t->exit_ns);
-        jw_u64(w, "allocs", t->allocs);
-        jw_u64(w, "frees", t->frees);
-        jw_u64(w, "alloc_bytes", t->alloc_bytes);
-        jw_u64(w, "freed_bytes", t->freed_bytes);
-        jw_u64(w, "live_bytes", t->live_bytes);
-        jw_u64(w, "live_count", t->live_count);
-        jw_u64(w, "cross_frees", t->cross_frees);
-        jw_u64(w, "cross_free_bytes", t->cross_free_bytes);
-        jw_u64(w, "freed_by_others", t->freed_by_others);
-        jw_u64(w, "freed_by_others_bytes", t->freed_by_others_bytes);
         if (t->home_arena == UINT32_MAX) jw_null(w, "home_arena");
         else jw_u64(w, "home_arena", t->home_arena);
         jw_end_object(w);
@@ -209,31 +155,18 @@ static void mmaps_obj(struct jw *w, const struct st_dump *d)
     if (!d->has_mmaps) {
         jw_null(w, "mmaps");
     } else {
-        const struct st_rec_mmaps *m = &d->mmaps;
+        const struct st_rec_mmaps *rec = &d->mmaps;
         jw_object(w, "mmaps");
-        jw_u64(w, "anon_bytes", m->anon_bytes);
-        jw_u64(w, "anon_count", m->anon_count);
-        jw_u64(w, "file_bytes", m->file_bytes);
-        jw_u64(w, "file_count", m->file_count);
-        jw_u64(w, "mmap_calls", m->mmap_calls);
-        jw_u64(w, "munmap_calls", m->munmap_calls);
-        jw_u64(w, "mremap_calls", m->mremap_calls);
-        jw_u64(w, "untracked_munmaps", m->untracked_munmaps);
+        ST_FIELDS_MMAPS(JW_RECORD_FIELD_)
         jw_end_object(w);
     }
     jw_array(w, "mappings");
     for (size_t i = 0; i < d->n_mappings; i++) {
         const struct st_dump_mapping *m = &d->mappings[i];
+        const struct st_rec_mapping *rec = &m->m;
         jw_object(w, NULL);
-        jw_u64(w, "start", m->m.start);
-        jw_u64(w, "end", m->m.end);
-        jw_u64(w, "rss", m->m.rss);
-        jw_u64(w, "pss", m->m.pss);
-        jw_u64(w, "anonymous", m->m.anonymous);
-        jw_u64(w, "private_dirty", m->m.private_dirty);
-        jw_u64(w, "swap", m->m.swap);
+        ST_FIELDS_MAPPING(JW_RECORD_FIELD_)
         jw_string(w, "kind", mapping_kind_name(m->m.kind));
-        jw_u64(w, "perms", m->m.perms);
         jw_string(w, "name", m->name);
         jw_end_object(w);
     }
@@ -280,25 +213,10 @@ static void sessions_arr(struct jw *w, const struct st_dump *d)
     size_t n_keyed = by_session ? d->n_session_sites : 0;
     jw_array(w, "sessions");
     for (size_t i = 0; i < d->n_sessions; i++) {
-        const struct st_rec_session *s = &d->sessions[i];
+        const struct st_rec_session *s = &d->sessions[i], *rec = s;
         jw_object(w, NULL);
-        jw_u64(w, "id", s->id);
-        jw_u64(w, "parent_id", s->parent_id);
-        jw_string_n(w, "name", s->name, sizeof s->name);
+        ST_FIELDS_SESSION(JW_RECORD_FIELD_)
         jw_bool(w, "ended", s->flags & ST_SESSION_ENDED);
-        jw_u64(w, "begin_ns", s->begin_ns);
-        jw_u64(w, "end_ns", s->end_ns);
-        jw_u64(w, "live_bytes", s->live_bytes);
-        jw_u64(w, "live_count", s->live_count);
-        jw_u64(w, "peak_bytes", s->peak_bytes);
-        jw_u64(w, "total_alloc_bytes", s->total_alloc_bytes);
-        jw_u64(w, "total_allocs", s->total_allocs);
-        jw_u64(w, "frees", s->frees);
-        jw_u64(w, "leftover_bytes", s->leftover_bytes);
-        jw_u64(w, "leftover_count", s->leftover_count);
-        jw_u64(w, "kept_in_bytes", s->kept_in_bytes);
-        jw_u64(w, "kept_in_count", s->kept_in_count);
-        jw_u64(w, "threads_seen", s->threads_seen);
         jw_array(w, "leftover_sites");
         for (size_t k = lower_bound(by_session, n_keyed, s->id); k < n_keyed && by_session[k].key == s->id; k++) {
             const struct st_rec_session_site *ss = &d->session_sites[by_session[k].index];
@@ -317,15 +235,9 @@ static void sessions_arr(struct jw *w, const struct st_dump *d)
         jw_null(w, "session_summary");
         return;
     }
-    const struct st_rec_session_summary *ss = &d->session_summary;
+    const struct st_rec_session_summary *rec = &d->session_summary;
     jw_object(w, "session_summary");
-    jw_u64(w, "folded_sessions", ss->folded_sessions);
-    jw_u64(w, "folded_alloc_bytes", ss->folded_alloc_bytes);
-    jw_u64(w, "folded_allocs", ss->folded_allocs);
-    jw_u64(w, "folded_leftover_bytes", ss->folded_leftover_bytes);
-    jw_u64(w, "folded_leftover_count", ss->folded_leftover_count);
-    jw_u64(w, "open_sessions", ss->open_sessions);
-    jw_u64(w, "ended_sessions_total", ss->ended_sessions_total);
+    ST_FIELDS_SESSION_SUMMARY(JW_RECORD_FIELD_)
     jw_end_object(w);
 }
 
@@ -337,12 +249,9 @@ static void sites_arr(struct jw *w, const struct st_dump *d, const struct st_rep
     jw_array(w, "sites");
     for (size_t i = 0; i < n; i++) {
         const struct st_dump_site *s = &d->sites[v[i].index];
+        const struct st_rec_site *rec = &s->s;
         jw_object(w, NULL);
-        jw_u64(w, "id", s->s.id);
-        jw_u64(w, "live_bytes", s->s.live_bytes);
-        jw_u64(w, "live_count", s->s.live_count);
-        jw_u64(w, "total_bytes", s->s.total_bytes);
-        jw_u64(w, "total_allocs", s->s.total_allocs);
+        ST_FIELDS_SITE(JW_RECORD_FIELD_)
         jw_array(w, "frames");
         for (uint32_t f = 0; f < s->s.nframes; f++) {
             char where[512];
@@ -380,17 +289,10 @@ static void trims_arr(struct jw *w, const struct st_dump *d)
     size_t n_keyed = by_seq ? d->n_trim_arenas : 0;
     jw_array(w, "trims");
     for (size_t i = 0; i < d->n_trims; i++) {
-        const struct st_rec_trim *t = &d->trims[i];
+        const struct st_rec_trim *t = &d->trims[i], *rec = t;
         jw_object(w, NULL);
-        jw_u64(w, "seq", t->seq);
+        ST_FIELDS_TRIM(JW_RECORD_FIELD_)
         jw_string(w, "trigger", trigger_name(t->trigger));
-        jw_u64(w, "time_ns", t->time_ns);
-        jw_u64(w, "rss_before", t->rss_before);
-        jw_u64(w, "rss_after", t->rss_after);
-        jw_u64(w, "released_bytes", t->released_bytes);
-        jw_u64(w, "duration_ns", t->duration_ns);
-        jw_u64(w, "arenas_trimmed", t->arenas_trimmed);
-        jw_u64(w, "arenas_skipped", t->arenas_skipped);
         jw_array(w, "arenas");
         for (size_t k = lower_bound(by_seq, n_keyed, t->seq); k < n_keyed && by_seq[k].key == t->seq; k++) {
             const struct st_rec_trim_arena *ta = &d->trim_arenas[by_seq[k].index];
@@ -413,13 +315,10 @@ static void timeline_arr(struct jw *w, const struct st_dump *d)
     jw_array(w, "timeline");
     for (size_t i = 0; i < d->n_timeline; i++) {
         const struct st_dump_timeline *t = &d->timeline[i];
+        const struct st_rec_timeline *rec = &t->t;
         jw_object(w, NULL);
-        jw_u64(w, "time_ns", t->t.time_ns);
-        jw_u64(w, "rss_bytes", t->t.rss_bytes);
-        jw_u64(w, "live_bytes", t->t.live_bytes);
-        jw_u64(w, "heap_resident_bytes", t->t.heap_resident_bytes);
+        ST_FIELDS_TIMELINE(JW_RECORD_FIELD_)
         jw_string(w, "event", event_name(t->t.event));
-        jw_u64(w, "event_arg", t->t.event_arg);
         jw_array(w, "arena_resident");
         for (uint32_t a = 0; a < t->t.narenas; a++) jw_u64(w, NULL, t->arena_resident[a]);
         jw_end_array(w);
