@@ -1,5 +1,5 @@
-/* report_text.c: the report for a person: the RSS layers first, then arenas, threads,
- * mmaps, sessions, sites, occupancy, timeline, trims and advice, in aligned columns. */
+/* report_text.c: the report for a person: the RSS layers and the advice first, then arenas,
+ * threads, mmaps, sessions, sites, occupancy, timeline and trims, in aligned columns. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -166,6 +166,7 @@ int report_text(FILE *out, struct st_dump *dumps, size_t n, const struct st_repo
         const struct st_dump *prev = model_previous(dumps, n, i);
         if (prev) change_since(out, d, prev);
         summary(out, d);
+        text_advice(out, d); /* what to do comes right after where the memory is */
         arenas(out, d);
         threads(out, d, o);
         text_xfree(out, d, o);
@@ -177,7 +178,6 @@ int report_text(FILE *out, struct st_dump *dumps, size_t n, const struct st_repo
         symbolizer_free(sym);
         text_timeline(out, d);
         text_trims(out, d, o);
-        text_advice(out, d);
     }
     return 0;
 }

@@ -375,3 +375,17 @@ TEST_CASE("C++ and Rust symbols are demangled with libiberty", "[trust][symbols]
     CHECK(dm("_RNvCs15kBYyAo9fc_7mycrate7example") == "mycrate::example");
     CHECK(dm("plain_c_name").empty());
 }
+
+TEST_CASE("the text report puts the advice right after the summary", "[trust][text]")
+{
+    std::string dir = st::tempdir();
+    std::string spec = "process pid=92 flags=1 rss_bytes=100M\narena id=1 kind=1 top_bytes=50M top_resident_bytes=50M\n"
+                       "thread idx=0 name=main\n";
+    st::Result t = report({make_dump(dir, "order", spec)});
+    size_t summary = t.out.find("\nSummary:"), advice = t.out.find("\nAdvice\n"), arenas = t.out.find("\nArenas:");
+    REQUIRE(summary != std::string::npos);
+    REQUIRE(advice != std::string::npos);
+    REQUIRE(arenas != std::string::npos);
+    CHECK(summary < advice);
+    CHECK(advice < arenas);
+}
