@@ -58,7 +58,7 @@ static void summary(FILE *o, const struct st_dump *d)
     struct st_layer_row rows[ST_LAYER_ROWS];
     size_t n = model_layer_rows(&l, rows);
     fprintf(o, "\nSummary: RSS at dump time and where it goes (the layers add up to RSS)\n");
-    fprintf(o, "  %-26s %12s          anon %s, file %s, virtual %s\n", "RSS", B(l.rss), B(p->rss_anon_bytes),
+    fprintf(o, "  %-32s %12s          anon %s, file %s, virtual %s\n", "RSS", B(l.rss), B(p->rss_anon_bytes),
             B(p->rss_file_bytes), B(p->vm_bytes));
     for (size_t i = 0; i < n; i++) {
         char label[40], note[128] = "";
@@ -71,7 +71,7 @@ static void summary(FILE *o, const struct st_dump *d)
             snprintf(note, sizeof note, "%llu chunks", (unsigned long long)p->glibc_mmapped_count);
         else if (!strcmp(rows[i].key, "shim")) snprintf(note, sizeof note, "%s mapped", B(p->meta_bytes));
         else if (!strcmp(rows[i].key, "rest")) snprintf(note, sizeof note, "thread stacks, other anonymous memory");
-        fprintf(o, "  %-26s %12s %6.1f%%%s%s\n", label, B(rows[i].bytes), share_pct(rows[i].bytes, l.rss),
+        fprintf(o, "  %-32s %12s %6.1f%%%s%s\n", label, B(rows[i].bytes), share_pct(rows[i].bytes, l.rss),
                 note[0] ? "   " : "", note);
     }
     if (l.heap_unresident)
