@@ -110,8 +110,9 @@ static void rule_free_bins(const struct st_dump *d, struct advice_list *l)
 {
     uint64_t bins = 0, n = 0;
     for (size_t i = 0; i < d->n_arenas; i++) {
-        if (d->arenas[i].free_resident_bytes == 0) continue;
-        bins += d->arenas[i].free_resident_bytes;
+        uint64_t b = arena_bins_resident(&d->arenas[i]);
+        if (b == 0) continue;
+        bins += b;
         n++;
     }
     bins = bounded(d, bins);
@@ -123,6 +124,28 @@ static void rule_free_bins(const struct st_dump *d, struct advice_list *l)
         "them; %s",
         fmt_bytes(bins, b1, sizeof b1), (unsigned long long)n, share_pct(bins, d->process.rss_bytes),
         fmt_bytes(d->process.rss_bytes, b2, sizeof b2), remedy);
+}
+
+/* Free bytes scattered over pages that still hold live data: no trim returns them. */
+static void rule_fragmentation(const struct st_dump *d, struct advice_list *l)
+{
+    uint64_t partial = 0, n = 0;
+    for (size_t i = 0; i < d->n_arenas; i++) {
+        uint64_t p = arena_free_partial(&d->arenas[i]);
+        partial += p;
+        n += p != 0;
+    }
+    partial = bounded(d, partial);
+    if (!fires(d->process.rss_bytes, partial)) return;
+    char b1[32], b2[32];
+    add(l, "fragmentation", partial,
+        "%s free in %llu arenas sits on pages that also hold live data (%.0f%% of RSS %s): no trim can return "
+        "it; allocate long-lived and short-lived objects apart (pools by lifetime)%s",
+        fmt_bytes(partial, b1, sizeof b1), (unsigned long long)n, share_pct(partial, d->process.rss_bytes),
+        fmt_bytes(d->process.rss_bytes, b2, sizeof b2),
+        d->n_pins ? "; the page occupancy table names the sites that pin them"
+        : d->process.flags & ST_PROC_STACKS ? "; the top sites show who holds the live data there"
+                                            : "; with SESSTRIM_STACKS=sample=512K the report names the sites");
 }
 
 /* Pages no trim can free: resident, holding a little live data. */
@@ -294,6 +317,7 @@ size_t advice_compute(const struct st_dump *d, struct st_advice *out, size_t max
     rule_foreign(d, &l);
     rule_thread_tops(d, &l);
     rule_free_bins(d, &l);
+    rule_fragmentation(d, &l);
     rule_occupancy(d, &l);
     rule_arena_max(d, &l);
     rule_session_leftovers(d, &l);

@@ -43,6 +43,26 @@ uint64_t arena_threads(const struct st_dump *d, const struct st_rec_arena *a)
     return a->attached_threads ? a->attached_threads : a->threads_seen;
 }
 
+/* Resident heap pages hold live chunks, whole free pages, the top and, on the pages shared
+ * with live data, free bytes. The main arena read through mallinfo2 (address unknown) has no
+ * bin residency: the free bin bytes among its resident pages count as whole pages. */
+static uint64_t arena_unexplained(const struct st_rec_arena *a)
+{
+    return sub_clamped(a->resident_bytes, a->live_chunk_bytes + arena_free_resident(a));
+}
+
+uint64_t arena_bins_resident(const struct st_rec_arena *a)
+{
+    if (a->address || a->free_resident_bytes) return a->free_resident_bytes;
+    uint64_t part = arena_unexplained(a);
+    return part < a->free_bin_bytes ? part : a->free_bin_bytes;
+}
+
+uint64_t arena_free_partial(const struct st_rec_arena *a)
+{
+    return arena_unexplained(a) - (arena_bins_resident(a) - a->free_resident_bytes);
+}
+
 const struct st_rec_thread *model_thread(const struct st_dump *d, uint32_t idx)
 {
     for (size_t i = 0; i < d->n_threads; i++)
@@ -319,15 +339,8 @@ void model_layers(const struct st_dump *d, struct st_layers *out)
             out->free_top += a->top_resident_bytes;
             /* Resident heap pages hold live chunks, whole free pages, the top and, on the
              * pages shared with live data, free bytes: those are the arena's free too. */
-            uint64_t part = sub_clamped(a->resident_bytes, a->live_chunk_bytes + arena_free_resident(a));
-            if (a->address == 0 && a->free_resident_bytes == 0) {
-                /* main arena read through mallinfo2: its bins' residency is unknown, so
-                 * the free bin bytes among the resident pages count as bins */
-                uint64_t bins = part < a->free_bin_bytes ? part : a->free_bin_bytes;
-                out->free_bins += bins;
-                part -= bins;
-            }
-            partial += part;
+            out->free_bins += arena_bins_resident(a) - a->free_resident_bytes;
+            partial += arena_free_partial(a);
         }
         out->live_heap = live;
         out->allocator_overhead = sub_clamped(chunk, live);

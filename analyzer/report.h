@@ -43,6 +43,10 @@ size_t model_layer_rows(const struct st_layers *l, struct st_layer_row rows[ST_L
 /* Per-arena view used by several outputs: bytes that are free but still resident. */
 uint64_t arena_free_bytes(const struct st_rec_arena *a);     /* bins + fastbins + top */
 uint64_t arena_free_resident(const struct st_rec_arena *a);  /* the resident part of it */
+/* Resident whole pages inside free bin chunks (estimated for a main arena read through
+ * mallinfo2), and free bytes on resident pages that also hold live data. */
+uint64_t arena_bins_resident(const struct st_rec_arena *a);
+uint64_t arena_free_partial(const struct st_rec_arena *a);
 /* Distinct threads that allocated from it (ARENA_THREAD records), else glibc's count. */
 uint64_t arena_threads(const struct st_dump *d, const struct st_rec_arena *a);
 /* Lookups by id: NULL when the dump does not have it (ids come from an untrusted file). */

@@ -58,12 +58,16 @@ elif sc == "fragment":
     expect("live heap >= 95% of what the threads hold", L["live_heap"] >= T["live_heap"] * 95 // 100, mb(L["live_heap"]))
     threads = sum(a["threads"] for a in R["arenas"] if a["kind"] == "thread")
     expect("thread arenas count the 4 threads once each", threads == T["threads"], str(threads))
+    ids = [a["id"] for a in R["advice"]]
+    expect("the advice names the fragmentation", "fragmentation" in ids, ",".join(ids))
     expect("the rest under 4 MiB", L["rest"] <= 4 * MiB, mb(L["rest"]))
 elif sc == "main":
     main = [a for a in R["arenas"] if a["id"] == 0]
     expect("main arena read", len(main) == 1 and main[0]["free_bytes"] >= T["freed"] * 9 // 10,
            mb(main[0]["free_bytes"]) if main else "none")
     expect("free in arenas >= 90% of what was freed", L["free_total"] >= T["freed"] * 9 // 10, mb(L["free_total"]))
+    ids = [a["id"] for a in R["advice"]]
+    expect("the advice says a trim returns the free bins", "trim-free-bins" in ids, ",".join(ids))
     expect("the rest under 4 MiB", L["rest"] <= 4 * MiB, mb(L["rest"]))
 elif sc == "churn":
     worst = max((t["live_bytes"] for t in R["threads"]), default=0)

@@ -333,6 +333,9 @@ TEST_CASE("every advice rule fires where it must and stays silent where it must 
          "process pid=90 flags=1 rss_bytes=200M\nthread idx=1 freed_bytes=600M\nxfree freer_idx=1 alloc_idx=2 count=9 bytes=6M\n"},
         {"untracked-frees", "process pid=90 flags=1 total_frees=9000 untracked_frees=1000\n",
          "process pid=90 flags=1 total_frees=900000 untracked_frees=1000\n"},
+        {"fragmentation",
+         "process pid=90 flags=1 rss_bytes=100M\narena id=1 kind=1 address=1 live_chunk_bytes=20M resident_bytes=80M\n",
+         "process pid=90 flags=1 rss_bytes=100M\narena id=1 kind=1 address=1 live_chunk_bytes=75M resident_bytes=80M\n"},
         {"trim-threshold",
          "process pid=90 flags=1 rss_bytes=100M\narena id=0 kind=0 top_bytes=50M top_resident_bytes=50M\n",
          "process pid=90 flags=1 rss_bytes=100M\narena id=0 kind=0 top_bytes=50M top_resident_bytes=50M\n"
@@ -345,6 +348,13 @@ TEST_CASE("every advice rule fires where it must and stays silent where it must 
         CHECK(has(advice_ids(fire), c.id));
         CHECK_FALSE(has(advice_ids(quiet), c.id));
     }
+    // A single-threaded program's main arena (read through mallinfo2: no address, no bin
+    // residency): its free bins are whole pages a trim returns, and the rule says so.
+    jt::Value m = json_of({make_dump(dir, "mainbins", "process pid=90 flags=1 rss_bytes=70M\n"
+                                                      "arena id=0 kind=0 free_bin_bytes=64M resident_bytes=65M "
+                                                      "live_chunk_bytes=1M\n")});
+    CHECK(has(advice_ids(m), "trim-free-bins"));
+    CHECK(m["layers"]["free_bins"].num == 64 * MiB);
     jt::Value tt = json_of({make_dump(dir, "tt", cases.back().fire)});
     CHECK(st::contains(advice(tt, "trim-threshold")["text"].str, "GLIBC_TUNABLES=glibc.malloc.trim_threshold="));
 }
