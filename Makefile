@@ -21,7 +21,7 @@ PRELOAD_CFLAGS := $(CSTD) $(OPT) $(WARN) -flto -fPIC -fvisibility=hidden -ftls-m
 UNWIND_A       := $(BUILD)/third/libunwind-private.a
 PRELOAD_LIBS   := -Wl,--exclude-libs,ALL $(UNWIND_A) -lpthread -ldl
 ANALYZER_CFLAGS := $(CSTD) $(OPT) $(WARN) -Iinclude -Ianalyzer $(shell pkg-config --cflags libdw 2>/dev/null)
-ANALYZER_LIBS   := -ldw -lelf -lm -lstdc++
+ANALYZER_LIBS   := -ldw -lelf -lm -liberty
 PROG_CFLAGS     := $(CSTD) $(OPT) $(WARN) -Iinclude -pthread
 CXXFLAGS_TEST   := -std=c++17 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -Ianalyzer -Itests/unit -pthread
 

@@ -35,6 +35,57 @@ static bool fires(uint64_t total, uint64_t stake)
     return stake >= MIN_STAKE && ratio_without(total, stake) >= MIN_RATIO;
 }
 
+/* Bytes at stake are never more than the process holds. */
+static uint64_t bounded(const struct st_dump *d, uint64_t stake)
+{
+    return d->process.rss_bytes && stake > d->process.rss_bytes ? d->process.rss_bytes : stake;
+}
+
+/* Trims that ran with `trigger` (0: any), from the kept TRIM records. */
+static size_t trims_by(const struct st_dump *d, uint32_t trigger)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->n_trims; i++) n += !trigger || d->trims[i].trigger == trigger;
+    return n;
+}
+
+/* What to do about free memory a trim would return. Without a policy: the policy to try.
+ * With one in force: that it ran (and memory came back since), or why it did not fire. */
+static void trim_remedy(const struct st_dump *d, uint64_t stake, char *out, size_t len)
+{
+    char b1[32], b2[32], pol[160];
+    if (!config_trim_policy(d)) {
+        snprintf(out, len, "SESSTRIM_TRIM=idle=2s would return it%s",
+                 d->has_config ? "" : " (the dump does not say which policy was in force)");
+        return;
+    }
+    model_config_describe(d, pol, sizeof pol);
+    char *semi = strchr(pol, ',');
+    if (semi) *semi = 0; /* just the SESSTRIM_TRIM part */
+    const struct st_rec_config *c = &d->config;
+    size_t ran = trims_by(d, 0);
+    if (ran) {
+        snprintf(out, len, "%.150s was in force and trimmed %zu times; this much was free again at the dump: "
+                 "a shorter trigger (or a trim at the end of each burst of work) keeps it down", pol, ran);
+        return;
+    }
+    /* Did not fire: say which condition was never met. */
+    char why[200] = "";
+    size_t used = 0;
+    if (c->trim_rss_high && d->process.rss_bytes < c->trim_rss_high)
+        used += (size_t)snprintf(why + used, sizeof why - used, "RSS %s stayed below rss>%s; ",
+                                 fmt_bytes(d->process.rss_bytes, b1, sizeof b1), fmt_bytes(c->trim_rss_high, b2, sizeof b2));
+    if (used < sizeof why && c->trim_free_resident && stake < c->trim_free_resident)
+        used += (size_t)snprintf(why + used, sizeof why - used, "free resident %s stayed below free-resident>%s; ",
+                                 fmt_bytes(stake, b1, sizeof b1), fmt_bytes(c->trim_free_resident, b2, sizeof b2));
+    if (used < sizeof why && c->trim_idle_ns)
+        used += (size_t)snprintf(why + used, sizeof why - used, "malloc/free never paused for the idle time; ");
+    if (used < sizeof why && c->trim_every_ns && d->process.time_ns - d->process.start_ns < c->trim_every_ns)
+        used += (size_t)snprintf(why + used, sizeof why - used, "the process ran less than one every= period; ");
+    if (used >= 2 && used < sizeof why) why[used - 2] = 0;
+    snprintf(out, len, "%.150s was in force but never fired%s%.200s", pol, why[0] ? ": " : "", why);
+}
+
 static void rule_thread_tops(const struct st_dump *d, struct advice_list *l)
 {
     uint64_t tops = 0, n = 0;
@@ -44,30 +95,57 @@ static void rule_thread_tops(const struct st_dump *d, struct advice_list *l)
         tops += a->top_resident_bytes;
         n++;
     }
+    tops = bounded(d, tops);
     if (!fires(d->process.rss_bytes, tops)) return;
-    char b1[32], b2[32], b3[32];
+    char b1[32], b2[32], b3[32], remedy[600];
+    trim_remedy(d, tops, remedy, sizeof remedy);
     add(l, "trim-thread-tops", tops,
         "%s free in %llu thread-arena top chunks (RSS %s -> ~%s without them): malloc_trim() never "
-        "touches them; SESSTRIM_TRIM=idle=2s would return it",
+        "touches them; %s",
         fmt_bytes(tops, b1, sizeof b1), (unsigned long long)n, fmt_bytes(d->process.rss_bytes, b2, sizeof b2),
-        fmt_bytes(d->process.rss_bytes - tops, b3, sizeof b3));
+        fmt_bytes(d->process.rss_bytes - tops, b3, sizeof b3), remedy);
 }
 
 static void rule_free_bins(const struct st_dump *d, struct advice_list *l)
 {
     uint64_t bins = 0, n = 0;
     for (size_t i = 0; i < d->n_arenas; i++) {
-        if (d->arenas[i].free_resident_bytes == 0) continue;
-        bins += d->arenas[i].free_resident_bytes;
+        uint64_t b = arena_bins_resident(&d->arenas[i]);
+        if (b == 0) continue;
+        bins += b;
         n++;
     }
+    bins = bounded(d, bins);
     if (!fires(d->process.rss_bytes, bins)) return;
-    char b1[32], b2[32];
+    char b1[32], b2[32], remedy[600];
+    trim_remedy(d, bins, remedy, sizeof remedy);
     add(l, "trim-free-bins", bins,
-        "%s resident inside free chunks of %llu arenas' bins (%.0f%% of RSS %s): malloc_trim(0) or "
-        "SESSTRIM_TRIM=idle=2s would return the whole pages among it",
+        "%s resident in whole free pages of %llu arenas' bins (%.0f%% of RSS %s): malloc_trim(0) returns "
+        "them; %s",
         fmt_bytes(bins, b1, sizeof b1), (unsigned long long)n, share_pct(bins, d->process.rss_bytes),
-        fmt_bytes(d->process.rss_bytes, b2, sizeof b2));
+        fmt_bytes(d->process.rss_bytes, b2, sizeof b2), remedy);
+}
+
+/* Free bytes scattered over pages that still hold live data: no trim returns them. */
+static void rule_fragmentation(const struct st_dump *d, struct advice_list *l)
+{
+    uint64_t partial = 0, n = 0;
+    for (size_t i = 0; i < d->n_arenas; i++) {
+        uint64_t p = arena_free_partial(&d->arenas[i]);
+        partial += p;
+        n += p != 0;
+    }
+    partial = bounded(d, partial);
+    if (!fires(d->process.rss_bytes, partial)) return;
+    char b1[32], b2[32];
+    add(l, "fragmentation", partial,
+        "%s free in %llu arenas sits on pages that also hold live data (%.0f%% of RSS %s): no trim can return "
+        "it; allocate long-lived and short-lived objects apart (pools by lifetime)%s",
+        fmt_bytes(partial, b1, sizeof b1), (unsigned long long)n, share_pct(partial, d->process.rss_bytes),
+        fmt_bytes(d->process.rss_bytes, b2, sizeof b2),
+        d->n_pins ? "; the page occupancy table names the sites that pin them"
+        : d->process.flags & ST_PROC_STACKS ? "; the top sites show who holds the live data there"
+                                            : "; with SESSTRIM_STACKS=sample=512K the report names the sites");
 }
 
 /* Pages no trim can free: resident, holding a little live data. */
@@ -77,8 +155,9 @@ static void rule_occupancy(const struct st_dump *d, struct advice_list *l)
     model_occupancy(d, pages, &page_size);
     uint64_t total = 0;
     for (int b = 0; b < ST_OCC_BUCKETS; b++) total += pages[b];
-    uint64_t sparse = pages[1], sparse_bytes = sparse * page_size;
-    if (!fires(total * page_size, sparse_bytes)) return;
+    uint64_t sparse = pages[1], sparse_bytes = bounded(d, sparse * page_size);
+    uint64_t base = d->process.rss_bytes ? d->process.rss_bytes : total * page_size;
+    if (!fires(base, sparse_bytes)) return;
 
     /* The three biggest pinning sites, by pages pinned. */
     char who[256] = "";
@@ -123,7 +202,11 @@ static void rule_arena_max(const struct st_dump *d, struct advice_list *l)
     }
     if (n_thread < 4) return;
     uint64_t suggest = n_thread / 4 < 2 ? 2 : n_thread / 4;
-    uint64_t saved = (uint64_t)((double)free_res * (1.0 - (double)suggest / (double)n_thread));
+    /* Already capped at (or below) what it would suggest: nothing to gain. */
+    if (d->has_config && ((d->config.arena_max > 0 && (uint64_t)d->config.arena_max <= suggest + 1) ||
+                          (d->config.env_arena_max > 0 && (uint64_t)d->config.env_arena_max <= suggest + 1)))
+        return;
+    uint64_t saved = bounded(d, (uint64_t)((double)free_res * (1.0 - (double)suggest / (double)n_thread)));
     if (!fires(d->process.rss_bytes, saved)) return;
     char b1[32], b2[32];
     add(l, "malloc-arena-max", saved,
@@ -148,14 +231,19 @@ static void rule_session_leftovers(const struct st_dump *d, struct advice_list *
         left += d->session_summary.folded_leftover_bytes;
         if (d->session_summary.folded_leftover_bytes) n += d->session_summary.folded_sessions;
     }
-    uint64_t live = d->process.live_bytes > left ? d->process.live_bytes : left;
-    if (!fires(live, left)) return;
-    char b1[32], b2[32], b3[32];
-    add(l, "session-leftovers", left,
-        "%llu ended sessions left %s live (%.0f%% of live heap %s; largest '%s' %s): free it at session end "
-        "or hand it over on purpose with sesstrim_keep()",
-        (unsigned long long)n, fmt_bytes(left, b1, sizeof b1), share_pct(left, live), fmt_bytes(live, b2, sizeof b2),
-        worst_s ? worst_s->name : "?", fmt_bytes(worst, b3, sizeof b3));
+    /* Leftovers were measured when each session ended; what is live now bounds what can
+     * still be theirs (an exit dump after cleanup has little left). */
+    uint64_t live = d->process.live_bytes;
+    uint64_t still = left < live ? left : live;
+    if (!fires(live, still)) return;
+    char b1[32], b2[32], b3[32], b4[32];
+    add(l, "session-leftovers", still,
+        "%llu ended sessions left %s live when they ended (largest '%s' %s); up to %s of it (%.0f%% of the "
+        "live heap %s) can still be theirs: free it at session end or hand it over on purpose with "
+        "sesstrim_keep()",
+        (unsigned long long)n, fmt_bytes(left, b1, sizeof b1), worst_s ? worst_s->name : "?",
+        fmt_bytes(worst, b3, sizeof b3), fmt_bytes(still, b4, sizeof b4), share_pct(still, live),
+        fmt_bytes(live, b2, sizeof b2));
 }
 
 static void rule_cross_thread(const struct st_dump *d, struct advice_list *l)
@@ -172,14 +260,15 @@ static void rule_cross_thread(const struct st_dump *d, struct advice_list *l)
     for (size_t i = 0; i < d->n_threads; i++) freed += d->threads[i].freed_bytes;
     if (freed < bytes) freed = bytes;
     if (!fires(freed, bytes) || !top) return;
-    const struct st_rec_thread *fr = model_thread(d, top->freer_idx), *al = model_thread(d, top->alloc_idx);
-    char b1[32], b2[32];
+    char b1[32], b2[32], fr[64], al[64];
+    const char *remedy = config_trim_policy(d) ? "pool buffers per consumer" :
+                         "pool buffers per consumer or SESSTRIM_TRIM=idle=2s returns it";
     add(l, "cross-thread-frees", bytes,
         "%s (%.0f%% of freed bytes, %llu frees) freed by another thread than the allocating one; largest: "
-        "thread %u '%s' frees %s from thread %u '%s'. Producer/consumer: the producer's arena keeps the "
-        "memory; pool buffers per consumer or SESSTRIM_TRIM=idle=2s returns it",
-        fmt_bytes(bytes, b1, sizeof b1), share_pct(bytes, freed), (unsigned long long)count, top->freer_idx,
-        fr ? fr->name : "?", fmt_bytes(top->bytes, b2, sizeof b2), top->alloc_idx, al ? al->name : "?");
+        "%s frees %s allocated by %s. Producer/consumer: the producer's arena keeps the memory; %s",
+        fmt_bytes(bytes, b1, sizeof b1), share_pct(bytes, freed), (unsigned long long)count,
+        model_thread_label(d, top->freer_idx, false, fr, sizeof fr), fmt_bytes(top->bytes, b2, sizeof b2),
+        model_thread_label(d, top->alloc_idx, false, al, sizeof al), remedy);
 }
 
 static void rule_untracked(const struct st_dump *d, struct advice_list *l)
@@ -188,9 +277,30 @@ static void rule_untracked(const struct st_dump *d, struct advice_list *l)
     uint64_t total = p->total_frees + p->untracked_frees;
     if (p->untracked_frees < 1000 || share_pct(p->untracked_frees, total) < 1.0) return;
     add(l, "untracked-frees", 0,
-        "%llu frees (%.1f%% of all) of pointers the shim never saw (allocated before it loaded, or by "
-        "memalign-like calls it did not wrap): live numbers may be understated",
-        (unsigned long long)p->untracked_frees, share_pct(p->untracked_frees, total));
+        "%llu frees (%.1f%% of all) of pointers the shim never saw allocated (%s): the live numbers do not "
+        "include those allocations",
+        (unsigned long long)p->untracked_frees, share_pct(p->untracked_frees, total),
+        p->flags & ST_PROC_FORK_CHILD ? "this is a forked child: memory the parent allocated before the fork"
+                                      : "allocated before the shim started tracking, or by another allocator");
+}
+
+/* glibc returns the main arena's top to the system on free() only above trim_threshold,
+ * which it raises with every large free (up to 64 MiB) unless the threshold was set: a
+ * fixed small threshold is the no-code fix for a fat main-arena top. */
+static void rule_trim_threshold(const struct st_dump *d, struct advice_list *l)
+{
+    const struct st_rec_arena *main_arena = model_arena(d, 0);
+    if (!main_arena) return;
+    uint64_t top = bounded(d, main_arena->top_resident_bytes);
+    int64_t set = config_trim_threshold(d);
+    if (set >= 0 && (uint64_t)set < top / 2) return; /* set already and small: glibc trims */
+    if (!fires(d->process.rss_bytes, top)) return;
+    char b1[32];
+    add(l, "trim-threshold", top,
+        "%s free at the top of the main arena stays resident: glibc gives it back on free() only above "
+        "trim_threshold%s; GLIBC_TUNABLES=glibc.malloc.trim_threshold=131072 fixes it without code",
+        fmt_bytes(top, b1, sizeof b1), set >= 0 ? " (set here, but larger than this top)" : ", which it raises with "
+        "every large free unless set");
 }
 
 static void rule_foreign(const struct st_dump *d, struct advice_list *l)
@@ -207,10 +317,12 @@ size_t advice_compute(const struct st_dump *d, struct st_advice *out, size_t max
     rule_foreign(d, &l);
     rule_thread_tops(d, &l);
     rule_free_bins(d, &l);
+    rule_fragmentation(d, &l);
     rule_occupancy(d, &l);
     rule_arena_max(d, &l);
     rule_session_leftovers(d, &l);
     rule_cross_thread(d, &l);
     rule_untracked(d, &l);
+    rule_trim_threshold(d, &l);
     return l.n;
 }

@@ -1,6 +1,7 @@
 /* diff.c: `sesstrim-report --diff OLD NEW`: what grew between two dumps of one program,
  * by RSS layer, session name, allocation site (module-relative frames), arena and thread. */
 #include "report.h"
+#include "json_writer.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -46,17 +47,6 @@ static void fmt_ratio(char *out, size_t len, uint64_t oldv, uint64_t newv)
 {
     if (oldv == 0) snprintf(out, len, newv ? "from 0" : "");
     else snprintf(out, len, "%+.0f%%", 100.0 * ((double)newv - (double)oldv) / (double)oldv);
-}
-
-static void json_string(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(out, "\\%c", *p);
-        else if (*p < 0x20) fprintf(out, "\\u%04x", *p);
-        else fputc(*p, out);
-    }
-    fputc('"', out);
 }
 
 static char *dup_bounded(const char *s, size_t max)
@@ -154,15 +144,11 @@ static int add_layers(struct diff_section *sec, const struct st_dump *d, bool is
     struct st_layers l;
     memset(&l, 0, sizeof l);
     model_layers(d, &l);
-    const struct { const char *name; uint64_t v; } layers[] = {
-        {"live_heap", l.live_heap}, {"allocator_overhead", l.allocator_overhead},
-        {"free_bins", l.free_bins}, {"free_fast", l.free_fast}, {"free_top", l.free_top},
-        {"free_tcache_est", l.free_tcache_est}, {"glibc_mmapped", l.glibc_mmapped},
-        {"program_mmaps", l.program_mmaps}, {"rest", l.rest},
-    };
-    for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
-        uint64_t v[DIFF_METRICS] = {layers[i].v};
-        if (section_add(sec, is_new, layers[i].name, layers[i].name, v)) return -1;
+    struct st_layer_row rows[ST_LAYER_ROWS];
+    size_t n = model_layer_rows(&l, rows);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v[DIFF_METRICS] = {rows[i].bytes};
+        if (section_add(sec, is_new, rows[i].key, rows[i].label, v)) return -1;
     }
     return 0;
 }
@@ -197,23 +183,10 @@ static void frame_key(const struct st_dump *d, uint64_t addr, char *out, size_t 
     else snprintf(out, len, "0x%" PRIx64, addr);
 }
 
-static void frame_label(const struct st_dump *d, struct st_symbolizer *sym, uint64_t addr,
-                        char *out, size_t len)
-{
-    if (sym) { symbolize_frame(sym, addr, out, len); return; }
-    const struct st_dump_module *mod = module_of(d, addr);
-    if (mod) {
-        const char *base = strrchr(mod->path, '/');
-        snprintf(out, len, "%.200s+0x%" PRIx64, base ? base + 1 : mod->path, addr - mod->m.base);
-    } else {
-        snprintf(out, len, "0x%" PRIx64, addr);
-    }
-}
-
 static int add_sites(struct diff_section *sec, const struct st_dump *d, bool is_new,
                      const struct st_report_opts *o)
 {
-    struct st_symbolizer *sym = o && o->symbolize ? symbolizer_new(d) : NULL;
+    struct st_symbolizer *sym = symbolizer_for(d, o);
     int rc = 0;
     for (size_t i = 0; i < d->n_sites && rc == 0; i++) {
         const struct st_dump_site *s = &d->sites[i];
@@ -228,7 +201,7 @@ static int add_sites(struct diff_section *sec, const struct st_dump *d, bool is_
             used += (size_t)snprintf(key + used, cap - used, "%s%s", f ? ";" : "", part);
             if (f < 2) {
                 char fl[280];
-                frame_label(d, sym, s->frames[f], fl, sizeof fl);
+                symbolize_frame(sym, s->frames[f], fl, sizeof fl);
                 size_t ll = strlen(label);
                 snprintf(label + ll, sizeof label - ll, "%s%s", f ? " < " : "", fl);
             }
@@ -319,45 +292,52 @@ static void print_text_section(FILE *out, const struct diff_section *sec, int to
     }
 }
 
-static void print_json_section(FILE *out, const struct diff_section *sec)
+/* The JSON goes through the one writer (json_writer.c): names from the dumps are escaped
+ * to valid UTF-8 exactly as in --json. */
+static void json_section(struct jw *w, const struct diff_section *sec)
 {
-    fprintf(out, ",\n  ");
-    json_string(out, sec->name);
-    fprintf(out, ": [");
+    static const char *sides[3] = {"old", "new", "delta"};
+    jw_array(w, sec->name);
     for (size_t i = 0; i < sec->n; i++) {
         const struct diff_row *r = &sec->rows[i];
-        fprintf(out, "%s\n    {", i ? "," : "");
-        json_string(out, sec->key_name);
-        fputs(": ", out);
-        if (strcmp(sec->key_name, "id") == 0) fprintf(out, "%lu", strtoul(r->key, NULL, 10));
-        else json_string(out, r->key);
-        fprintf(out, ", \"label\": ");
-        json_string(out, r->label);
-        fprintf(out, ", \"status\": \"%s\"", status_of(r));
-        const char *sides[3] = {"old", "new", "delta"};
-        for (int s = 0; s < 3; s++) {
-            fprintf(out, ", \"%s\": {", sides[s]);
+        jw_object(w, NULL);
+        if (strcmp(sec->key_name, "id") == 0) jw_u64(w, sec->key_name, strtoull(r->key, NULL, 10));
+        else jw_string(w, sec->key_name, r->key);
+        jw_string(w, "label", r->label);
+        jw_string(w, "status", status_of(r));
+        for (int side = 0; side < 3; side++) {
+            jw_object(w, sides[side]);
             for (int m = 0; m < sec->nmetrics; m++) {
-                fprintf(out, "%s\"%s\": ", m ? ", " : "", sec->metrics[m]);
-                if (s == 0) fprintf(out, "%" PRIu64, r->old_v[m]);
-                else if (s == 1) fprintf(out, "%" PRIu64, r->new_v[m]);
-                else fprintf(out, "%" PRId64, delta_of(r->old_v[m], r->new_v[m]));
+                if (side == 0) jw_u64(w, sec->metrics[m], r->old_v[m]);
+                else if (side == 1) jw_u64(w, sec->metrics[m], r->new_v[m]);
+                else jw_i64(w, sec->metrics[m], delta_of(r->old_v[m], r->new_v[m]));
             }
-            fputc('}', out);
+            jw_end_object(w);
         }
-        fputc('}', out);
+        jw_end_object(w);
     }
-    fprintf(out, "%s]", sec->n ? "\n  " : "");
+    jw_end_array(w);
 }
 
-static void json_dump_ident(FILE *out, const char *side, const struct st_dump *d)
+static void json_dump_ident(struct jw *w, const char *side, const struct st_dump *d)
 {
-    fprintf(out, "  \"%s\": {\"path\": ", side);
-    json_string(out, d->path);
-    fprintf(out, ", \"pid\": %u, \"exe\": ", d->process.pid);
-    json_string(out, d->process.exe);
-    fprintf(out, ", \"time_ns\": %" PRIu64 ", \"live_count\": %" PRIu64 ", \"total_allocs\": %" PRIu64 "}",
-            d->process.time_ns, d->process.live_count, d->process.total_allocs);
+    jw_object(w, side);
+    jw_string(w, "path", d->path);
+    jw_u64(w, "pid", d->process.pid);
+    jw_string_n(w, "exe", d->process.exe, sizeof d->process.exe);
+    jw_u64(w, "time_ns", d->process.time_ns);
+    jw_u64(w, "live_count", d->process.live_count);
+    jw_u64(w, "total_allocs", d->process.total_allocs);
+    jw_end_object(w);
+}
+
+static void json_change(struct jw *w, const char *key, uint64_t oldv, uint64_t newv)
+{
+    jw_object(w, key);
+    jw_u64(w, "old", oldv);
+    jw_u64(w, "new", newv);
+    jw_i64(w, "delta", delta_of(oldv, newv));
+    jw_end_object(w);
 }
 
 int report_diff(FILE *out, struct st_dump *old_dump, struct st_dump *new_dump, bool json,
@@ -396,17 +376,16 @@ int report_diff(FILE *out, struct st_dump *old_dump, struct st_dump *new_dump, b
     const struct st_rec_process *po = &old_dump->process, *pn = &new_dump->process;
     bool same_exe = strncmp(po->exe, pn->exe, sizeof po->exe) == 0;
     if (json) {
-        fprintf(out, "{\n");
-        json_dump_ident(out, "old", old_dump);
-        fprintf(out, ",\n");
-        json_dump_ident(out, "new", new_dump);
-        fprintf(out, ",\n  \"same_program\": %s", same_exe ? "true" : "false");
-        fprintf(out, ",\n  \"rss\": {\"old\": %" PRIu64 ", \"new\": %" PRIu64 ", \"delta\": %" PRId64 "}",
-                po->rss_bytes, pn->rss_bytes, delta_of(po->rss_bytes, pn->rss_bytes));
-        fprintf(out, ",\n  \"live_bytes\": {\"old\": %" PRIu64 ", \"new\": %" PRIu64 ", \"delta\": %" PRId64 "}",
-                po->live_bytes, pn->live_bytes, delta_of(po->live_bytes, pn->live_bytes));
-        for (size_t s = 0; s < nsecs; s++) print_json_section(out, &secs[s]);
-        fprintf(out, "\n}\n");
+        struct jw w;
+        jw_init(&w, out);
+        jw_object(&w, NULL);
+        json_dump_ident(&w, "old", old_dump);
+        json_dump_ident(&w, "new", new_dump);
+        jw_bool(&w, "same_program", same_exe);
+        json_change(&w, "rss", po->rss_bytes, pn->rss_bytes);
+        json_change(&w, "live_bytes", po->live_bytes, pn->live_bytes);
+        for (size_t s = 0; s < nsecs; s++) json_section(&w, &secs[s]);
+        jw_end_object(&w);
     } else {
         char ov[32], nv[32], dv[40], pct[16];
         fprintf(out, "sesstrim diff: %s (pid %u) -> %s (pid %u)\n", old_dump->path, po->pid,

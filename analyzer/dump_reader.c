@@ -3,6 +3,7 @@
 #include "dump_reader.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,23 +27,9 @@ struct record_kind {
 };
 
 static const struct record_kind record_kinds[] = {
-    {ST_REC_PROCESS, "PROCESS", END_OF(st_rec_process, cmdline), 1},
-    {ST_REC_ARENA, "ARENA", END_OF(st_rec_arena, threads_seen), 0},
-    {ST_REC_ARENA_THREAD, "ARENA_THREAD", END_OF(st_rec_arena_thread, allocs), 0},
-    {ST_REC_THREAD, "THREAD", END_OF(st_rec_thread, name), 0},
-    {ST_REC_XFREE, "XFREE", END_OF(st_rec_xfree, bytes), 0},
-    {ST_REC_MMAPS, "MMAPS", END_OF(st_rec_mmaps, untracked_munmaps), 1},
-    {ST_REC_MAPPING, "MAPPING", END_OF(st_rec_mapping, perms), 1u << 20},
-    {ST_REC_SESSION, "SESSION", END_OF(st_rec_session, name), 0},
-    {ST_REC_SESSION_SUMMARY, "SESSION_SUMMARY", END_OF(st_rec_session_summary, ended_sessions_total), 1},
-    {ST_REC_SESSION_SITE, "SESSION_SITE", END_OF(st_rec_session_site, count), 0},
-    {ST_REC_SITE, "SITE", END_OF(st_rec_site, total_allocs), 0},
-    {ST_REC_MODULE, "MODULE", END_OF(st_rec_module, build_id), 1u << 16},
-    {ST_REC_TRIM, "TRIM", END_OF(st_rec_trim, arenas_skipped), 0},
-    {ST_REC_TRIM_ARENA, "TRIM_ARENA", END_OF(st_rec_trim_arena, duration_ns), 0},
-    {ST_REC_TIMELINE, "TIMELINE", END_OF(st_rec_timeline, event_arg), 0},
-    {ST_REC_OCCUPANCY, "OCCUPANCY", END_OF(st_rec_occupancy, pages), 0},
-    {ST_REC_PIN, "PIN", END_OF(st_rec_pin, bytes), 0},
+#define ST_KIND_(name, value, type, last, max) {ST_REC_##name, #name, END_OF(type, last), max},
+    ST_RECORD_TYPES(ST_KIND_)
+#undef ST_KIND_
     {ST_REC_END, "END", END_OF(st_rec_end, fnv1a64), 0},
 };
 
@@ -84,7 +71,7 @@ static void copy_var_string(char *dst, size_t dst_size, const unsigned char *var
 #define TERMINATE(arr) ((arr)[sizeof(arr) - 1] = 0)
 
 struct walk {
-    size_t counts[ST_REC_PIN + 1];
+    size_t counts[ST_REC_LAST_KNOWN + 1];
     size_t unknown;
     uint64_t records;
 };
@@ -297,12 +284,67 @@ static int copy_records(const unsigned char *data, uint64_t first_record, struct
         }
         case ST_REC_OCCUPANCY: COPY_INTO(d->occupancy, d->n_occupancy); break;
         case ST_REC_PIN: COPY_INTO(d->pins, d->n_pins); break;
+        case ST_REC_CONFIG:
+            copy_fixed(&d->config, sizeof d->config, payload, rh.fixed_size);
+            d->has_config = true;
+            d->config_env_len = var_len < sizeof d->config_env ? var_len : sizeof d->config_env - 1;
+            memcpy(d->config_env, var, d->config_env_len);
+            d->config_env[d->config_env_len] = 0;
+            break;
         default: break; /* unknown: counted in pass 1, skipped here */
         }
     }
 oom:
     set_err(err, errlen, "out of memory while loading");
     return -1;
+}
+
+static uint64_t sub0(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+/* Same formula as the shim's sampler (preload/stacks.c): an allocation of `size` bytes is
+ * sampled with probability 1 - exp(-size / mean). */
+static double sample_probability(double size, double mean)
+{
+    if (size < 1) size = 1;
+    double p = -expm1(-size / mean);
+    return p > 1e-12 ? p : 1e-12;
+}
+
+/* Numbers derived from raw counters, here once so every output sees the same:
+ * thread live bytes (clamped, never a wrapped ~16 EiB) and sampled site estimates (scaled
+ * from the raw samples, never above the exact totals that bound them). */
+static void derive_fields(struct st_dump *d)
+{
+    uint64_t alloc_total = 0;
+    for (size_t i = 0; i < d->n_threads; i++) {
+        struct st_rec_thread *t = &d->threads[i];
+        alloc_total += t->alloc_bytes;
+        uint64_t self_freed = sub0(t->freed_bytes, t->cross_free_bytes);
+        uint64_t self_frees = sub0(t->frees, t->cross_frees);
+        t->live_bytes = sub0(sub0(t->alloc_bytes, self_freed), t->freed_by_others_bytes);
+        t->live_count = sub0(sub0(t->allocs, self_frees), t->freed_by_others);
+    }
+    const struct st_rec_process *p = &d->process;
+    double mean = p->stack_sample_bytes > 1 ? (double)p->stack_sample_bytes : 0;
+    for (size_t i = 0; i < d->n_sites; i++) {
+        struct st_rec_site *s = &d->sites[i].s;
+        if (s->sampled_live_count) {
+            double bytes = (double)s->sampled_live_bytes, count = (double)s->sampled_live_count;
+            if (mean > 0) {
+                double prob = sample_probability(bytes / count, mean);
+                bytes /= prob;
+                count /= prob;
+            }
+            s->live_bytes = bytes >= 1.8e19 ? UINT64_MAX : (uint64_t)(bytes + 0.5);
+            s->live_count = count >= 1.8e19 ? UINT64_MAX : (uint64_t)(count + 0.5);
+        }
+        /* An estimate is never above the exact total it is part of. */
+        s->live_bytes = min_u64(s->live_bytes, p->live_bytes);
+        s->live_count = min_u64(s->live_count, p->live_count);
+        if (alloc_total) s->total_bytes = min_u64(s->total_bytes, alloc_total);
+        if (p->total_allocs) s->total_allocs = min_u64(s->total_allocs, p->total_allocs);
+    }
 }
 
 int st_dump_parse(const void *data_v, size_t len, struct st_dump *out, char *err, size_t errlen)
@@ -374,6 +416,7 @@ int st_dump_parse(const void *data_v, size_t len, struct st_dump *out, char *err
         st_dump_free(out);
         return -1;
     }
+    derive_fields(out);
     return 0;
 }
 

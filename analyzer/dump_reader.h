@@ -17,7 +17,10 @@ struct st_dump_site { struct st_rec_site s; uint64_t *frames; };
 struct st_dump_module { struct st_rec_module m; char path[512]; };
 struct st_dump_timeline { struct st_rec_timeline t; uint64_t *arena_resident; };
 
-/* One dump, every record type in an array in file order. */
+/* One dump, every record type in an array in file order. On load, derived numbers are
+ * filled from raw counters: thread live_bytes/live_count (clamped at 0), and site
+ * live_bytes/live_count scaled from their raw samples and bounded by the process's exact
+ * live and allocated totals. */
 struct st_dump {
     char path[512];
     uint16_t version;
@@ -38,6 +41,8 @@ struct st_dump {
     struct st_dump_timeline *timeline;       size_t n_timeline;
     struct st_rec_occupancy *occupancy;      size_t n_occupancy;
     struct st_rec_pin *pins;                 size_t n_pins;
+    struct st_rec_config config;             bool has_config;
+    char config_env[4096];                   size_t config_env_len; /* "NAME=value\0"... */
     size_t unknown_records;                  /* skipped: written by a newer shim */
 };
 

@@ -93,6 +93,12 @@ void jw_u64(struct jw *w, const char *key, uint64_t v)
     fprintf(w->f, "%llu", (unsigned long long)v);
 }
 
+void jw_i64(struct jw *w, const char *key, int64_t v)
+{
+    start_value(w, key);
+    fprintf(w->f, "%lld", (long long)v);
+}
+
 void jw_double(struct jw *w, const char *key, double v)
 {
     start_value(w, key);
@@ -120,16 +126,20 @@ void jw_string_n(struct jw *w, const char *key, const char *s, size_t max)
     write_escaped(w->f, s ? s : "", max);
 }
 
-void jw_raw(struct jw *w, const char *key, const char *json)
+void jw_field(struct jw *w, const char *key, const void *p, size_t size, char kind)
 {
-    start_value(w, key);
-    fputs(json, w->f);
-}
-
-void jw_raw_members(struct jw *w, const char *members)
-{
-    if (!members || !*members) return;
-    if (w->has_items[w->depth]) fputc(',', w->f);
-    w->has_items[w->depth] = true;
-    fputs(members, w->f);
+    uint64_t u = 0;
+    int64_t i = 0;
+    switch (kind) {
+    case 'u':
+        memcpy(&u, p, size < sizeof u ? size : sizeof u); /* little-endian: a u32 fits the low half */
+        jw_u64(w, key, u);
+        break;
+    case 'i':
+        memcpy(&i, p, sizeof i);
+        jw_i64(w, key, i);
+        break;
+    case 's': jw_string_n(w, key, p, size); break;
+    default: break;
+    }
 }

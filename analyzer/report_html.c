@@ -66,6 +66,8 @@ static void process_header(FILE *out, const struct st_dump *d, const struct st_l
     fmt_time_utc(p->time_ns, tm, sizeof tm);
     fprintf(out, ", written at %s (%s), %.1f s after the shim started</p>\n", tm, reason_name(p->reason),
             secs_since(p->time_ns, p->start_ns));
+    if (p->flags & ST_PROC_NOT_INTERPOSED)
+        fputs("<p class=\"warn\">another malloc was bound ahead of sesstrim: the program's allocations were not seen.</p>\n", out);
     if (p->flags & ST_PROC_FOREIGN_MALLOC)
         fputs("<p class=\"warn\">malloc is not glibc's in this process: arena figures are off.</p>\n", out);
     if (p->flags & ST_PROC_UNVERIFIED_GLIBC)
@@ -86,33 +88,25 @@ static void process_header(FILE *out, const struct st_dump *d, const struct st_l
 
 /* ---- tables */
 
-static int cmp_thread_live(const void *a, const void *b)
-{
-    const struct st_rec_thread *x = *(const struct st_rec_thread *const *)a, *y = *(const struct st_rec_thread *const *)b;
-    return x->live_bytes < y->live_bytes ? 1 : x->live_bytes > y->live_bytes ? -1 : (x->idx > y->idx) - (x->idx < y->idx);
-}
-
 static void thread_name(const struct st_dump *d, uint32_t idx, FILE *out)
 {
-    const struct st_rec_thread *t = model_thread(d, idx);
-    if (t && t->name[0]) html_esc(out, t->name, sizeof t->name);
-    else fprintf(out, "#%u", idx);
+    char lab[64];
+    model_thread_label(d, idx, false, lab, sizeof lab);
+    html_esc(out, lab, sizeof lab);
 }
 
 static void table_threads(FILE *out, const struct st_dump *d, int top_n)
 {
     fputs("<h3>Threads</h3>\n", out);
     if (d->n_threads == 0) { fputs("<p class=\"none\">No thread records.</p>\n", out); return; }
-    const struct st_rec_thread **order = malloc(d->n_threads * sizeof *order);
+    struct st_ranked *order = model_rank(d, d->n_threads, rank_thread_live);
     if (!order) return;
-    for (size_t i = 0; i < d->n_threads; i++) order[i] = &d->threads[i];
-    qsort(order, d->n_threads, sizeof *order, cmp_thread_live);
     fputs("<table class=\"threads\"><tr><th>#</th><th>tid</th><th class=\"l\">name</th><th class=\"l\">state</th>"
           "<th>allocs</th><th>frees</th><th>allocated</th><th>live</th><th>live count</th>"
           "<th>freed others'</th><th>freed by others</th><th>arena</th></tr>\n", out);
     size_t rows = d->n_threads < MAX_TABLE_ROWS ? d->n_threads : MAX_TABLE_ROWS;
     for (size_t i = 0; i < rows; i++) {
-        const struct st_rec_thread *t = order[i];
+        const struct st_rec_thread *t = &d->threads[order[i].index];
         char b1[32], b2[32], b3[32], b4[32];
         fprintf(out, "<tr class=\"thread\"><td>%u</td><td>%u</td><td class=\"l\">", t->idx, t->tid);
         html_esc(out, t->name, sizeof t->name);
@@ -156,12 +150,6 @@ static void table_threads(FILE *out, const struct st_dump *d, int top_n)
     free(used);
 }
 
-static int cmp_session_live(const void *a, const void *b)
-{
-    const struct st_rec_session *x = *(const struct st_rec_session *const *)a, *y = *(const struct st_rec_session *const *)b;
-    return x->live_bytes < y->live_bytes ? 1 : x->live_bytes > y->live_bytes ? -1 : (x->id > y->id) - (x->id < y->id);
-}
-
 static void table_sessions(FILE *out, const struct st_dump *d)
 {
     fputs("<h3>Sessions</h3>\n", out);
@@ -174,16 +162,14 @@ static void table_sessions(FILE *out, const struct st_dump *d)
                 bytes_s(s->folded_leftover_bytes, b2, sizeof b2));
     }
     if (d->n_sessions == 0) { fputs("<p class=\"none\">No sessions in this dump.</p>\n", out); return; }
-    const struct st_rec_session **order = malloc(d->n_sessions * sizeof *order);
+    struct st_ranked *order = model_rank(d, d->n_sessions, rank_session_live);
     if (!order) return;
-    for (size_t i = 0; i < d->n_sessions; i++) order[i] = &d->sessions[i];
-    qsort(order, d->n_sessions, sizeof *order, cmp_session_live);
     fputs("<table class=\"sessions\"><tr><th>id</th><th class=\"l\">name</th><th>parent</th><th class=\"l\">state</th>"
           "<th>live</th><th>live count</th><th>peak</th><th>allocated</th><th>allocs</th><th>leftover</th>"
           "<th>kept in</th><th>duration</th></tr>\n", out);
     size_t rows = d->n_sessions < MAX_TABLE_ROWS ? d->n_sessions : MAX_TABLE_ROWS;
     for (size_t i = 0; i < rows; i++) {
-        const struct st_rec_session *s = order[i];
+        const struct st_rec_session *s = &d->sessions[order[i].index];
         char b1[32], b2[32], b3[32], b4[32], b5[32], dur[32] = "-";
         bool ended = s->flags & ST_SESSION_ENDED;
         if (ended && s->end_ns >= s->begin_ns) snprintf(dur, sizeof dur, "%.3f s", (double)(s->end_ns - s->begin_ns) / 1e9);
@@ -200,22 +186,11 @@ static void table_sessions(FILE *out, const struct st_dump *d)
     free(order);
 }
 
-static void write_frame(FILE *out, const struct st_dump *d, struct st_symbolizer *sym, uint64_t addr)
+/* Frames read as in every output: symbols.c's one formatter. */
+static void write_frame(FILE *out, struct st_symbolizer *sym, uint64_t addr)
 {
     char buf[600];
-    if (sym) {
-        symbolize_frame(sym, addr, buf, sizeof buf);
-    } else {
-        snprintf(buf, sizeof buf, "0x%" PRIx64, addr);
-        for (size_t m = 0; m < d->n_modules; m++) {
-            const struct st_dump_module *mod = &d->modules[m];
-            if (addr >= mod->m.base && addr - mod->m.base < mod->m.size) {
-                const char *base = strrchr(mod->path, '/');
-                snprintf(buf, sizeof buf, "%.300s+0x%" PRIx64, base ? base + 1 : mod->path, addr - mod->m.base);
-                break;
-            }
-        }
-    }
+    symbolize_frame(sym, addr, buf, sizeof buf);
     html_esc(out, buf, sizeof buf);
 }
 
@@ -223,29 +198,25 @@ static void table_sites(FILE *out, const struct st_dump *d, struct st_symbolizer
 {
     fputs("<h3>Top allocation sites (live bytes)</h3>\n", out);
     if (d->n_sites == 0) { fputs("<p class=\"none\">No allocation sites (stacks off?).</p>\n", out); return; }
-    bool *used = calloc(d->n_sites, sizeof *used);
-    if (!used) return;
+    struct st_ranked *order = model_rank(d, d->n_sites, rank_site_live);
+    if (!order) return;
     fputs("<table class=\"sites\"><tr><th>site</th><th>live</th><th>live count</th><th>allocated (sampled)</th>"
           "<th>allocs</th><th class=\"l\">stack</th></tr>\n", out);
     for (int shown = 0; shown < top_n && (size_t)shown < d->n_sites; shown++) {
-        size_t best = SIZE_MAX;
-        for (size_t i = 0; i < d->n_sites; i++)
-            if (!used[i] && (best == SIZE_MAX || d->sites[i].s.live_bytes > d->sites[best].s.live_bytes)) best = i;
-        used[best] = true;
-        const struct st_dump_site *s = &d->sites[best];
+        const struct st_dump_site *s = &d->sites[order[shown].index];
         char b1[32], b2[32];
         fprintf(out, "<tr class=\"site\"><td>%u</td><td>%s</td><td>%" PRIu64 "</td><td>%s</td><td>%" PRIu64 "</td>"
                      "<td class=\"frames\">", s->s.id, bytes_s(s->s.live_bytes, b1, sizeof b1), s->s.live_count,
                 bytes_s(s->s.total_bytes, b2, sizeof b2), s->s.total_allocs);
         for (uint32_t f = 0; f < s->s.nframes && f < 6 && s->frames; f++) {
             if (f) fputs("<br>", out);
-            write_frame(out, d, sym, s->frames[f]);
+            write_frame(out, sym, s->frames[f]);
         }
         if (s->s.nframes > 6) fprintf(out, "<br>... %u more frames", s->s.nframes - 6);
         fputs("</td></tr>\n", out);
     }
     fputs("</table>\n", out);
-    free(used);
+    free(order);
 }
 
 static void table_pins(FILE *out, const struct st_dump *d, struct st_symbolizer *sym)
@@ -259,7 +230,7 @@ static void table_pins(FILE *out, const struct st_dump *d, struct st_symbolizer 
         const struct st_dump_site *site = model_site(d, d->pins[i].site_id);
         fprintf(out, "<tr class=\"pin\"><td>%u</td><td>%u</td><td>%" PRIu64 "</td><td>%s</td><td class=\"frames\">",
                 d->pins[i].arena_id, d->pins[i].site_id, d->pins[i].pages, bytes_s(d->pins[i].bytes, b, sizeof b));
-        if (site && site->s.nframes && site->frames) write_frame(out, d, sym, site->frames[0]);
+        if (site && site->s.nframes && site->frames) write_frame(out, sym, site->frames[0]);
         else fputs("-", out);
         fputs("</td></tr>\n", out);
     }
@@ -295,7 +266,7 @@ static void list_advice(FILE *out, const struct st_dump *d)
 {
     struct st_advice adv[32];
     size_t n = advice_compute(d, adv, sizeof adv / sizeof adv[0]);
-    fputs("<h3>Advice</h3>\n", out);
+    fputs("<h3 class=\"advice-head\">Advice</h3>\n", out);
     if (n == 0) { fputs("<p class=\"none\">Nothing to act on: no rule found both a large ratio and many bytes at stake.</p>\n", out); return; }
     fputs("<ul class=\"advice\">\n", out);
     for (size_t i = 0; i < n; i++) {
@@ -315,12 +286,19 @@ static void process_section(FILE *out, const struct st_dump *d, const struct st_
 {
     struct st_layers l;
     model_layers(d, &l);
-    struct st_symbolizer *sym = o && o->symbolize ? symbolizer_new(d) : NULL;
+    struct st_symbolizer *sym = symbolizer_for(d, o);
     fprintf(out, "<section class=\"process\" id=\"pid-%u\" data-pid=\"%u\" data-ppid=\"%u\">\n", d->process.pid,
             d->process.pid, d->process.ppid);
+    /* What a person needs first: the summary (where the RSS goes) and the advice, then the
+     * tables, then the charts that explain them in detail. */
     process_header(out, d, &l);
-    fputs("<h3>Where the RSS goes</h3>\n", out);
+    fputs("<h3 class=\"summary-head\">Where the RSS goes</h3>\n", out);
     html_chart_layers(out, &l);
+    list_advice(out, d);
+    table_sessions(out, d);
+    table_sites(out, d, sym, top_n);
+    table_threads(out, d, top_n);
+    table_trims(out, d);
     fputs("<h3>Timeline</h3>\n", out);
     html_chart_timeline(out, d);
     fputs("<h3>Arenas</h3>\n", out);
@@ -328,61 +306,39 @@ static void process_section(FILE *out, const struct st_dump *d, const struct st_
     fputs("<h3>Page occupancy</h3>\n", out);
     html_chart_occupancy(out, d);
     table_pins(out, d, sym);
-    list_advice(out, d);
-    table_threads(out, d, top_n);
-    table_sessions(out, d);
-    table_sites(out, d, sym, top_n);
-    table_trims(out, d);
     fputs("</section>\n", out);
     if (sym) symbolizer_free(sym);
 }
 
-/* Parents before their children, so a family reads top-down. */
-static void family_rows(FILE *out, const struct st_dump *dumps, size_t n, size_t at, int depth, bool *done)
+/* One row; the dumps are already in family order (model_family_order), parents first. */
+static void family_row(FILE *out, const struct st_dump *dumps, size_t n, size_t at)
 {
     const struct st_rec_process *p = &dumps[at].process;
     char b1[32], b2[32];
-    done[at] = true;
+    int depth = (int)model_family_depth(dumps, n, at);
     fprintf(out, "<tr class=\"family-row\" data-pid=\"%u\" data-ppid=\"%u\"><td class=\"l\" style=\"padding-left:%dpx\">"
-                 "<a href=\"#pid-%u\">%u</a></td><td>%u</td><td class=\"l\">", p->pid, p->ppid, 7 + depth * 18, p->pid,
-            p->pid, p->ppid);
+                 "<a href=\"#pid-%u\">%u</a></td><td>%u</td><td class=\"l\">", p->pid, p->ppid,
+            7 + (depth > 32 ? 32 : depth) * 18, p->pid, p->pid, p->ppid);
     html_esc(out, p->cmdline[0] ? p->cmdline : p->exe, 120);
     fprintf(out, "</td><td>%s</td><td>%s</td><td>%" PRIu64 "</td><td>%" PRIu64 "</td><td class=\"l\">%s</td></tr>\n",
             bytes_s(p->rss_bytes, b1, sizeof b1), bytes_s(p->live_bytes, b2, sizeof b2), p->live_count,
             p->total_allocs, reason_name(p->reason));
-    for (;;) {   /* children by pid, however the dumps were given */
-        size_t next = SIZE_MAX;
-        for (size_t i = 0; i < n; i++)
-            if (!done[i] && dumps[i].process.ppid == p->pid &&
-                (next == SIZE_MAX || dumps[i].process.pid < dumps[next].process.pid)) next = i;
-        if (next == SIZE_MAX || depth >= 32) break;
-        family_rows(out, dumps, n, next, depth + 1, done);
-    }
 }
 
 static void family_section(FILE *out, const struct st_dump *dumps, size_t n)
 {
-    bool *done = calloc(n, sizeof *done);
-    if (!done) return;
-    uint64_t rss = 0, live = 0;
-    for (size_t i = 0; i < n; i++) { rss += dumps[i].process.rss_bytes; live += dumps[i].process.live_bytes; }
+    struct st_family f;
+    model_family(dumps, n, &f);
     char b1[32], b2[32];
     fprintf(out, "<section class=\"family\"><h2>Process family: %zu processes</h2>\n<p class=\"sub\">%s RSS and %s live "
-                 "heap in total (RSS counts shared pages once per process).</p>\n",
-            n, bytes_s(rss, b1, sizeof b1), bytes_s(live, b2, sizeof b2));
+                 "heap in total (shared memory counted once).</p>\n",
+            f.processes, bytes_s(f.rss_bytes, b1, sizeof b1), bytes_s(f.live_bytes, b2, sizeof b2));
     html_chart_family(out, dumps, n);
     fputs("<table class=\"family\"><tr><th class=\"l\">pid</th><th>parent</th><th class=\"l\">command</th><th>RSS</th>"
           "<th>live</th><th>live count</th><th>allocs</th><th class=\"l\">dump</th></tr>\n", out);
-    for (size_t i = 0; i < n; i++) {
-        bool has_parent_here = false;
-        for (size_t j = 0; j < n; j++)
-            if (j != i && dumps[j].process.pid == dumps[i].process.ppid) has_parent_here = true;
-        if (!has_parent_here && !done[i]) family_rows(out, dumps, n, i, 0, done);
-    }
-    for (size_t i = 0; i < n; i++)   /* cycles of reused pids: still list everyone */
-        if (!done[i]) family_rows(out, dumps, n, i, 0, done);
+    for (size_t i = 0; i < n; i++) /* an earlier dump of a pid is not a row of its own */
+        if (model_is_latest(dumps, n, i)) family_row(out, dumps, n, i);
     fputs("</table></section>\n", out);
-    free(done);
 }
 
 int report_html(const char *path, struct st_dump *dumps, size_t n, const struct st_report_opts *o)
@@ -404,8 +360,11 @@ int report_html(const char *path, struct st_dump *dumps, size_t n, const struct 
         fprintf(out, "%zu processes", n);
     }
     fputs("</p></header>\n<main>\n", out);
-    if (n > 1) family_section(out, dumps, n);
-    for (size_t i = 0; i < n; i++) process_section(out, &dumps[i], o, top_n);
+    struct st_family fam;
+    model_family(dumps, n, &fam);
+    if (fam.processes > 1) family_section(out, dumps, n);
+    for (size_t i = 0; i < n; i++)
+        if (model_is_latest(dumps, n, i)) process_section(out, &dumps[i], o, top_n);
     fputs("</main></body></html>\n", out);
     bool failed = ferror(out) != 0;
     if (fclose(out) != 0 || failed) {

@@ -72,18 +72,20 @@ static void title_bytes(FILE *out, const char *what, uint64_t bytes)
 
 void html_chart_layers(FILE *out, const struct st_layers *l)
 {
-    const struct { const char *key, *label, *color; uint64_t v; } layers[] = {
-        {"live_heap", "live heap", "#2f6fd0", l->live_heap},
-        {"allocator_overhead", "allocator overhead", "#8db3ea", l->allocator_overhead},
-        {"free_bins", "free in bins", "#f3a73b", l->free_bins},
-        {"free_fast", "free in fastbins", "#f7c873", l->free_fast},
-        {"free_top", "free in top chunks", "#e0672f", l->free_top},
-        {"free_tcache_est", "tcache (estimate)", "#f1dca7", l->free_tcache_est},
-        {"glibc_mmapped", "glibc mmapped chunks", "#9b59b6", l->glibc_mmapped},
-        {"program_mmaps", "program mmaps", "#3aa876", l->program_mmaps},
-        {"rest", "rest (code, stacks, ...)", "#b9bec6", l->rest},
-    };
-    const size_t n = sizeof layers / sizeof layers[0];
+    /* The model's rows, less "free in arenas" (its parts are drawn), each with a colour. */
+    static const char *colors[] = {"#2f6fd0", "#8db3ea", "#f3a73b", "#fbd38d", "#f7c873", "#e0672f",
+                                   "#f1dca7", "#9b59b6", "#3aa876", "#c0392b", "#7f8c8d", "#b9bec6"};
+    struct st_layer_row rows[ST_LAYER_ROWS];
+    size_t nrows = model_layer_rows(l, rows), n = 0;
+    struct { const char *key, *color; char label[64]; uint64_t v; } layers[ST_LAYER_ROWS];
+    for (size_t i = 0; i < nrows; i++) {
+        if (!strcmp(rows[i].key, "free_total")) continue;
+        layers[n].key = rows[i].key;
+        snprintf(layers[n].label, sizeof layers[n].label, "%s%s", rows[i].depth ? "free " : "", rows[i].label);
+        layers[n].color = colors[n % (sizeof colors / sizeof colors[0])];
+        layers[n].v = rows[i].bytes;
+        n++;
+    }
     uint64_t sum = 0;
     for (size_t i = 0; i < n; i++) sum += layers[i].v;
     uint64_t total = sum > l->rss ? sum : l->rss;

@@ -9,35 +9,15 @@
 
 static void process_obj(struct jw *w, const struct st_dump *d)
 {
-    const struct st_rec_process *p = &d->process;
+    const struct st_rec_process *p = &d->process, *rec = p;
     jw_object(w, "process");
-    jw_u64(w, "pid", p->pid);
-    jw_u64(w, "ppid", p->ppid);
-    jw_string_n(w, "exe", p->exe, sizeof p->exe);
-    jw_string_n(w, "cmdline", p->cmdline, sizeof p->cmdline);
-    jw_string_n(w, "glibc_version", p->glibc_version, sizeof p->glibc_version);
+    ST_FIELDS_PROCESS(JW_RECORD_FIELD_)
     jw_string(w, "reason", reason_name(p->reason));
-    jw_u64(w, "time_ns", p->time_ns);
-    jw_u64(w, "start_ns", p->start_ns);
-    jw_u64(w, "rss_bytes", p->rss_bytes);
-    jw_u64(w, "rss_anon_bytes", p->rss_anon_bytes);
-    jw_u64(w, "rss_file_bytes", p->rss_file_bytes);
-    jw_u64(w, "vm_bytes", p->vm_bytes);
-    jw_u64(w, "live_bytes", p->live_bytes);
-    jw_u64(w, "live_chunk_bytes", p->live_chunk_bytes);
-    jw_u64(w, "live_count", p->live_count);
-    jw_u64(w, "total_allocs", p->total_allocs);
-    jw_u64(w, "total_frees", p->total_frees);
-    jw_u64(w, "untracked_frees", p->untracked_frees);
-    jw_u64(w, "glibc_mmapped_bytes", p->glibc_mmapped_bytes);
-    jw_u64(w, "glibc_mmapped_count", p->glibc_mmapped_count);
-    jw_u64(w, "meta_bytes", p->meta_bytes);
-    jw_u64(w, "heap_max_size", p->heap_max_size);
-    jw_u64(w, "page_size", p->page_size);
-    jw_u64(w, "stack_sample_bytes", p->stack_sample_bytes);
     jw_object(w, "flags");
     jw_bool(w, "arena_logic", p->flags & ST_PROC_ARENA_LOGIC);
     jw_bool(w, "foreign_malloc", p->flags & ST_PROC_FOREIGN_MALLOC);
+    jw_bool(w, "not_interposed", p->flags & ST_PROC_NOT_INTERPOSED);
+    jw_bool(w, "malloc_debug", p->flags & ST_PROC_MALLOC_DEBUG);
     jw_bool(w, "unverified_glibc", p->flags & ST_PROC_UNVERIFIED_GLIBC);
     jw_bool(w, "stacks", p->flags & ST_PROC_STACKS);
     jw_bool(w, "fork_child", p->flags & ST_PROC_FORK_CHILD);
@@ -54,22 +34,69 @@ static void process_obj(struct jw *w, const struct st_dump *d)
     jw_end_object(w);
 }
 
+static void config_obj(struct jw *w, const struct st_dump *d)
+{
+    if (!d->has_config) {
+        jw_null(w, "config");
+        return;
+    }
+    const struct st_rec_config *c = &d->config;
+    char text[1024];
+    model_config_describe(d, text, sizeof text);
+    jw_object(w, "config");
+    jw_string(w, "summary", text);
+    jw_string(w, "stacks", c->stacks_mode == 0 ? "off" : c->stacks_mode == 1 ? "sample" : "all");
+    jw_u64(w, "stack_sample_bytes", c->stack_sample_bytes);
+    jw_object(w, "trim");
+    jw_u64(w, "idle_ns", c->trim_idle_ns);
+    jw_u64(w, "rss_high", c->trim_rss_high);
+    jw_u64(w, "every_ns", c->trim_every_ns);
+    jw_bool(w, "session_end", c->flags & ST_CONFIG_TRIM_SESSION_END);
+    jw_u64(w, "free_resident", c->trim_free_resident);
+    jw_u64(w, "min_interval_ns", c->trim_min_interval_ns);
+    jw_u64(w, "check_ns", c->trim_check_ns);
+    jw_u64(w, "quiet_ns", c->trim_quiet_ns);
+    jw_u64(w, "pad", c->trim_pad);
+    jw_bool(w, "glibc_pass", c->flags & ST_CONFIG_TRIM_GLIBC_PASS);
+    jw_u64(w, "bad_tokens", c->trim_bad_tokens);
+    jw_end_object(w);
+    /* -1 (unset) becomes null */
+    const struct { const char *key; int64_t v; } opt[] = {
+        {"arena_max", c->arena_max}, {"trim_threshold", c->trim_threshold},
+        {"glibc_arena_max", c->env_arena_max}, {"glibc_trim_threshold", c->env_trim_threshold},
+        {"glibc_mmap_threshold", c->env_mmap_threshold}};
+    for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) {
+        if (opt[i].v < 0) jw_null(w, opt[i].key);
+        else jw_u64(w, opt[i].key, (uint64_t)opt[i].v);
+    }
+    jw_u64(w, "dump_signal", c->dump_signal);
+    jw_u64(w, "dump_interval_ns", c->dump_interval_ns);
+    jw_u64(w, "timeline_interval_ns", c->timeline_interval_ns);
+    jw_bool(w, "dump_on_session_end", c->flags & ST_CONFIG_DUMP_ON_SESSION_END);
+    jw_bool(w, "session_inherit", c->flags & ST_CONFIG_SESSION_INHERIT);
+    jw_u64(w, "session_leftover_log", c->session_leftover_log);
+    jw_u64(w, "sessions_kept", c->sessions_kept);
+    jw_array(w, "environment");
+    for (size_t at = 0; at < d->config_env_len;) {
+        const char *e = d->config_env + at;
+        size_t n = strnlen(e, d->config_env_len - at);
+        jw_string_n(w, NULL, e, n);
+        at += n + 1;
+    }
+    jw_end_array(w);
+    jw_end_object(w);
+}
+
 static void layers_obj(struct jw *w, const struct st_dump *d)
 {
     struct st_layers l;
     model_layers(d, &l);
+    struct st_layer_row rows[ST_LAYER_ROWS];
+    size_t n = model_layer_rows(&l, rows);
     jw_object(w, "layers");
     jw_u64(w, "rss", l.rss);
-    jw_u64(w, "live_heap", l.live_heap);
-    jw_u64(w, "allocator_overhead", l.allocator_overhead);
-    jw_u64(w, "free_total", layers_free_total(&l));
-    jw_u64(w, "free_bins", l.free_bins);
-    jw_u64(w, "free_fast", l.free_fast);
-    jw_u64(w, "free_top", l.free_top);
-    jw_u64(w, "free_tcache_est", l.free_tcache_est);
-    jw_u64(w, "glibc_mmapped", l.glibc_mmapped);
-    jw_u64(w, "program_mmaps", l.program_mmaps);
-    jw_u64(w, "rest", l.rest);
+    for (size_t i = 0; i < n; i++) jw_u64(w, rows[i].key, rows[i].bytes);
+    jw_u64(w, "heap_unresident", l.heap_unresident);
     jw_end_object(w);
 }
 
@@ -77,29 +104,13 @@ static void arenas_arr(struct jw *w, const struct st_dump *d)
 {
     jw_array(w, "arenas");
     for (size_t i = 0; i < d->n_arenas; i++) {
-        const struct st_rec_arena *a = &d->arenas[i];
+        const struct st_rec_arena *a = &d->arenas[i], *rec = a;
         jw_object(w, NULL);
-        jw_u64(w, "id", a->id);
+        ST_FIELDS_ARENA(JW_RECORD_FIELD_)
         jw_string(w, "kind", a->kind == ST_ARENA_MAIN ? "main" : "thread");
-        jw_u64(w, "address", a->address);
-        jw_u64(w, "live_bytes", a->live_bytes);
-        jw_u64(w, "live_chunk_bytes", a->live_chunk_bytes);
-        jw_u64(w, "live_count", a->live_count);
         jw_u64(w, "free_bytes", arena_free_bytes(a));
         jw_u64(w, "free_resident_total", arena_free_resident(a));
-        jw_u64(w, "free_bin_bytes", a->free_bin_bytes);
-        jw_u64(w, "free_fast_bytes", a->free_fast_bytes);
-        jw_u64(w, "free_resident_bytes", a->free_resident_bytes);
-        jw_u64(w, "top_bytes", a->top_bytes);
-        jw_u64(w, "top_resident_bytes", a->top_resident_bytes);
-        jw_u64(w, "resident_bytes", a->resident_bytes);
-        jw_u64(w, "system_bytes", a->system_bytes);
-        jw_u64(w, "max_system_bytes", a->max_system_bytes);
-        jw_u64(w, "heaps", a->heaps);
-        jw_u64(w, "heap_bytes", a->heap_bytes);
-        jw_u64(w, "threads", arena_threads(a));
-        jw_u64(w, "threads_seen", a->threads_seen);
-        jw_u64(w, "attached_threads", a->attached_threads);
+        jw_u64(w, "threads", arena_threads(d, a));
         jw_array(w, "thread_allocs");
         for (size_t k = 0; k < d->n_arena_threads; k++) {
             if (d->arena_threads[k].arena_id != a->id) continue;
@@ -118,27 +129,13 @@ static void threads_arr(struct jw *w, const struct st_dump *d)
 {
     jw_array(w, "threads");
     for (size_t i = 0; i < d->n_threads; i++) {
-        const struct st_rec_thread *t = &d->threads[i];
+        const struct st_rec_thread *t = &d->threads[i], *rec = t;
         jw_object(w, NULL);
-        jw_u64(w, "idx", t->idx);
-        jw_u64(w, "tid", t->tid);
-        jw_string_n(w, "name", t->name, sizeof t->name);
-        jw_u64(w, "parent_idx", t->parent_idx);
+        ST_FIELDS_THREAD(JW_RECORD_FIELD_)
         jw_bool(w, "exited", t->flags & ST_THREAD_EXITED);
         jw_bool(w, "main", t->flags & ST_THREAD_MAIN);
         jw_bool(w, "shim", t->flags & ST_THREAD_SHIM);
-        jw_u64(w, "start_ns", t->start_ns);
-        jw_u64(w, "exit_ns", t->exit_ns);
-        jw_u64(w, "allocs", t->allocs);
-        jw_u64(w, "frees", t->frees);
-        jw_u64(w, "alloc_bytes", t->alloc_bytes);
-        jw_u64(w, "freed_bytes", t->freed_bytes);
-        jw_u64(w, "live_bytes", t->live_bytes);
-        jw_u64(w, "live_count", t->live_count);
-        jw_u64(w, "cross_frees", t->cross_frees);
-        jw_u64(w, "cross_free_bytes", t->cross_free_bytes);
-        jw_u64(w, "freed_by_others", t->freed_by_others);
-        jw_u64(w, "freed_by_others_bytes", t->freed_by_others_bytes);
+        jw_bool(w, "fork_parent", t->flags & ST_THREAD_FORK_PARENT);
         if (t->home_arena == UINT32_MAX) jw_null(w, "home_arena");
         else jw_u64(w, "home_arena", t->home_arena);
         jw_end_object(w);
@@ -161,32 +158,18 @@ static void mmaps_obj(struct jw *w, const struct st_dump *d)
     if (!d->has_mmaps) {
         jw_null(w, "mmaps");
     } else {
-        const struct st_rec_mmaps *m = &d->mmaps;
+        const struct st_rec_mmaps *rec = &d->mmaps;
         jw_object(w, "mmaps");
-        jw_u64(w, "anon_bytes", m->anon_bytes);
-        jw_u64(w, "anon_count", m->anon_count);
-        jw_u64(w, "file_bytes", m->file_bytes);
-        jw_u64(w, "file_count", m->file_count);
-        jw_u64(w, "mmap_calls", m->mmap_calls);
-        jw_u64(w, "munmap_calls", m->munmap_calls);
-        jw_u64(w, "mremap_calls", m->mremap_calls);
-        jw_u64(w, "untracked_munmaps", m->untracked_munmaps);
+        ST_FIELDS_MMAPS(JW_RECORD_FIELD_)
         jw_end_object(w);
     }
-    static const char *kinds[] = {"other", "brk_heap", "arena_heap", "stack", "anon", "file", "shim", "glibc_mmap_chunk"};
     jw_array(w, "mappings");
     for (size_t i = 0; i < d->n_mappings; i++) {
         const struct st_dump_mapping *m = &d->mappings[i];
+        const struct st_rec_mapping *rec = &m->m;
         jw_object(w, NULL);
-        jw_u64(w, "start", m->m.start);
-        jw_u64(w, "end", m->m.end);
-        jw_u64(w, "rss", m->m.rss);
-        jw_u64(w, "pss", m->m.pss);
-        jw_u64(w, "anonymous", m->m.anonymous);
-        jw_u64(w, "private_dirty", m->m.private_dirty);
-        jw_u64(w, "swap", m->m.swap);
-        jw_string(w, "kind", m->m.kind < 8 ? kinds[m->m.kind] : "other");
-        jw_u64(w, "perms", m->m.perms);
+        ST_FIELDS_MAPPING(JW_RECORD_FIELD_)
+        jw_string(w, "kind", mapping_kind_name(m->m.kind));
         jw_string(w, "name", m->name);
         jw_end_object(w);
     }
@@ -233,25 +216,10 @@ static void sessions_arr(struct jw *w, const struct st_dump *d)
     size_t n_keyed = by_session ? d->n_session_sites : 0;
     jw_array(w, "sessions");
     for (size_t i = 0; i < d->n_sessions; i++) {
-        const struct st_rec_session *s = &d->sessions[i];
+        const struct st_rec_session *s = &d->sessions[i], *rec = s;
         jw_object(w, NULL);
-        jw_u64(w, "id", s->id);
-        jw_u64(w, "parent_id", s->parent_id);
-        jw_string_n(w, "name", s->name, sizeof s->name);
+        ST_FIELDS_SESSION(JW_RECORD_FIELD_)
         jw_bool(w, "ended", s->flags & ST_SESSION_ENDED);
-        jw_u64(w, "begin_ns", s->begin_ns);
-        jw_u64(w, "end_ns", s->end_ns);
-        jw_u64(w, "live_bytes", s->live_bytes);
-        jw_u64(w, "live_count", s->live_count);
-        jw_u64(w, "peak_bytes", s->peak_bytes);
-        jw_u64(w, "total_alloc_bytes", s->total_alloc_bytes);
-        jw_u64(w, "total_allocs", s->total_allocs);
-        jw_u64(w, "frees", s->frees);
-        jw_u64(w, "leftover_bytes", s->leftover_bytes);
-        jw_u64(w, "leftover_count", s->leftover_count);
-        jw_u64(w, "kept_in_bytes", s->kept_in_bytes);
-        jw_u64(w, "kept_in_count", s->kept_in_count);
-        jw_u64(w, "threads_seen", s->threads_seen);
         jw_array(w, "leftover_sites");
         for (size_t k = lower_bound(by_session, n_keyed, s->id); k < n_keyed && by_session[k].key == s->id; k++) {
             const struct st_rec_session_site *ss = &d->session_sites[by_session[k].index];
@@ -270,41 +238,23 @@ static void sessions_arr(struct jw *w, const struct st_dump *d)
         jw_null(w, "session_summary");
         return;
     }
-    const struct st_rec_session_summary *ss = &d->session_summary;
+    const struct st_rec_session_summary *rec = &d->session_summary;
     jw_object(w, "session_summary");
-    jw_u64(w, "folded_sessions", ss->folded_sessions);
-    jw_u64(w, "folded_alloc_bytes", ss->folded_alloc_bytes);
-    jw_u64(w, "folded_allocs", ss->folded_allocs);
-    jw_u64(w, "folded_leftover_bytes", ss->folded_leftover_bytes);
-    jw_u64(w, "folded_leftover_count", ss->folded_leftover_count);
-    jw_u64(w, "open_sessions", ss->open_sessions);
-    jw_u64(w, "ended_sessions_total", ss->ended_sessions_total);
+    ST_FIELDS_SESSION_SUMMARY(JW_RECORD_FIELD_)
     jw_end_object(w);
-}
-
-static int cmp_site_live(const void *x, const void *y)
-{
-    const struct st_dump_site *a = *(const struct st_dump_site *const *)x, *b = *(const struct st_dump_site *const *)y;
-    if (a->s.live_bytes != b->s.live_bytes) return a->s.live_bytes > b->s.live_bytes ? -1 : 1;
-    return a->s.id < b->s.id ? -1 : a->s.id > b->s.id;
 }
 
 static void sites_arr(struct jw *w, const struct st_dump *d, const struct st_report_opts *o)
 {
     struct st_symbolizer *sym = symbolizer_for(d, o);
-    const struct st_dump_site **v = d->n_sites ? malloc(d->n_sites * sizeof *v) : NULL;
+    struct st_ranked *v = model_rank(d, d->n_sites, rank_site_live);
     size_t n = v ? d->n_sites : 0;
-    for (size_t i = 0; i < n; i++) v[i] = &d->sites[i];
-    if (n) qsort(v, n, sizeof *v, cmp_site_live);
     jw_array(w, "sites");
     for (size_t i = 0; i < n; i++) {
-        const struct st_dump_site *s = v[i];
+        const struct st_dump_site *s = &d->sites[v[i].index];
+        const struct st_rec_site *rec = &s->s;
         jw_object(w, NULL);
-        jw_u64(w, "id", s->s.id);
-        jw_u64(w, "live_bytes", s->s.live_bytes);
-        jw_u64(w, "live_count", s->s.live_count);
-        jw_u64(w, "total_bytes", s->s.total_bytes);
-        jw_u64(w, "total_allocs", s->s.total_allocs);
+        ST_FIELDS_SITE(JW_RECORD_FIELD_)
         jw_array(w, "frames");
         for (uint32_t f = 0; f < s->s.nframes; f++) {
             char where[512];
@@ -342,17 +292,10 @@ static void trims_arr(struct jw *w, const struct st_dump *d)
     size_t n_keyed = by_seq ? d->n_trim_arenas : 0;
     jw_array(w, "trims");
     for (size_t i = 0; i < d->n_trims; i++) {
-        const struct st_rec_trim *t = &d->trims[i];
+        const struct st_rec_trim *t = &d->trims[i], *rec = t;
         jw_object(w, NULL);
-        jw_u64(w, "seq", t->seq);
+        ST_FIELDS_TRIM(JW_RECORD_FIELD_)
         jw_string(w, "trigger", trigger_name(t->trigger));
-        jw_u64(w, "time_ns", t->time_ns);
-        jw_u64(w, "rss_before", t->rss_before);
-        jw_u64(w, "rss_after", t->rss_after);
-        jw_u64(w, "released_bytes", t->released_bytes);
-        jw_u64(w, "duration_ns", t->duration_ns);
-        jw_u64(w, "arenas_trimmed", t->arenas_trimmed);
-        jw_u64(w, "arenas_skipped", t->arenas_skipped);
         jw_array(w, "arenas");
         for (size_t k = lower_bound(by_seq, n_keyed, t->seq); k < n_keyed && by_seq[k].key == t->seq; k++) {
             const struct st_rec_trim_arena *ta = &d->trim_arenas[by_seq[k].index];
@@ -375,13 +318,10 @@ static void timeline_arr(struct jw *w, const struct st_dump *d)
     jw_array(w, "timeline");
     for (size_t i = 0; i < d->n_timeline; i++) {
         const struct st_dump_timeline *t = &d->timeline[i];
+        const struct st_rec_timeline *rec = &t->t;
         jw_object(w, NULL);
-        jw_u64(w, "time_ns", t->t.time_ns);
-        jw_u64(w, "rss_bytes", t->t.rss_bytes);
-        jw_u64(w, "live_bytes", t->t.live_bytes);
-        jw_u64(w, "heap_resident_bytes", t->t.heap_resident_bytes);
+        ST_FIELDS_TIMELINE(JW_RECORD_FIELD_)
         jw_string(w, "event", event_name(t->t.event));
-        jw_u64(w, "event_arg", t->t.event_arg);
         jw_array(w, "arena_resident");
         for (uint32_t a = 0; a < t->t.narenas; a++) jw_u64(w, NULL, t->arena_resident[a]);
         jw_end_array(w);
@@ -442,73 +382,72 @@ static void advice_arr(struct jw *w, const struct st_dump *d)
     jw_end_array(w);
 }
 
-/* One process's members, rendered once, spliced at top level and into "processes". */
-static char *render_process(const struct st_dump *d, const struct st_report_opts *o)
+/* One process's members. */
+static void process_members(struct jw *w, const struct st_dump *dumps, size_t n, size_t i,
+                            const struct st_report_opts *o)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    if (!m) return NULL;
-    struct jw w;
-    jw_init(&w, m);
-    w.depth = 1;
-    jw_string(&w, "dump", d->path);
-    jw_u64(&w, "dump_version", d->version);
-    jw_u64(&w, "unknown_records", d->unknown_records);
-    process_obj(&w, d);
-    layers_obj(&w, d);
-    arenas_arr(&w, d);
-    threads_arr(&w, d);
-    mmaps_obj(&w, d);
-    sessions_arr(&w, d);
-    sites_arr(&w, d, o);
-    trims_arr(&w, d);
-    timeline_arr(&w, d);
-    occupancy_obj(&w, d);
-    advice_arr(&w, d);
-    if (fclose(m) != 0) {
-        free(buf);
-        return NULL;
+    const struct st_dump *d = &dumps[i];
+    jw_string(w, "dump", d->path);
+    jw_u64(w, "dump_version", d->version);
+    jw_u64(w, "unknown_records", d->unknown_records);
+    process_obj(w, d);
+    const struct st_dump *prev = model_previous(dumps, n, i);
+    if (!prev) {
+        jw_null(w, "previous");
+    } else { /* the same process dumped earlier: the change since */
+        jw_object(w, "previous");
+        jw_string(w, "dump", prev->path);
+        jw_u64(w, "time_ns", prev->process.time_ns);
+        jw_u64(w, "rss_bytes", prev->process.rss_bytes);
+        jw_u64(w, "live_bytes", prev->process.live_bytes);
+        jw_double(w, "rss_delta", (double)d->process.rss_bytes - (double)prev->process.rss_bytes);
+        jw_double(w, "live_delta", (double)d->process.live_bytes - (double)prev->process.live_bytes);
+        jw_end_object(w);
     }
-    return buf;
+    config_obj(w, d);
+    layers_obj(w, d);
+    arenas_arr(w, d);
+    threads_arr(w, d);
+    mmaps_obj(w, d);
+    sessions_arr(w, d);
+    sites_arr(w, d, o);
+    trims_arr(w, d);
+    timeline_arr(w, d);
+    occupancy_obj(w, d);
+    advice_arr(w, d);
 }
 
+/* One process: its keys at the top level. Several: "family" and one "processes" entry per
+ * process (the latest dump of each pid), nothing repeated. */
 int report_json(FILE *out, struct st_dump *dumps, size_t n, const struct st_report_opts *o)
 {
-    char **bodies = calloc(n, sizeof *bodies);
-    if (!bodies) goto oom;
-    for (size_t i = 0; i < n; i++)
-        if (!(bodies[i] = render_process(&dumps[i], o))) goto oom;
+    struct st_family fam;
+    model_family(dumps, n, &fam);
     struct jw w;
     jw_init(&w, out);
     jw_object(&w, NULL);
     jw_string(&w, "format", "sesstrim-report/1");
-    jw_raw_members(&w, bodies[0]);
-    uint64_t rss = 0, live = 0;
-    for (size_t i = 0; i < n; i++) {
-        rss += dumps[i].process.rss_bytes;
-        live += dumps[i].process.live_bytes;
-    }
-    jw_object(&w, "family");
-    jw_u64(&w, "processes", n);
-    jw_u64(&w, "rss_bytes", rss);
-    jw_u64(&w, "live_bytes", live);
-    jw_end_object(&w);
-    jw_array(&w, "processes");
-    for (size_t i = 0; i < n; i++) {
-        jw_object(&w, NULL);
-        jw_raw_members(&w, bodies[i]);
+    if (fam.processes <= 1) {
+        size_t last = 0;
+        for (size_t i = 0; i < n; i++)
+            if (model_is_latest(dumps, n, i)) last = i;
+        process_members(&w, dumps, n, last, o);
+    } else {
+        jw_object(&w, "family");
+        jw_u64(&w, "processes", fam.processes);
+        jw_u64(&w, "rss_bytes", fam.rss_bytes);
+        jw_u64(&w, "rss_sum_bytes", fam.rss_sum_bytes);
+        jw_u64(&w, "live_bytes", fam.live_bytes);
         jw_end_object(&w);
+        jw_array(&w, "processes");
+        for (size_t i = 0; i < n; i++) {
+            if (!model_is_latest(dumps, n, i)) continue;
+            jw_object(&w, NULL);
+            process_members(&w, dumps, n, i, o);
+            jw_end_object(&w);
+        }
+        jw_end_array(&w);
     }
-    jw_end_array(&w);
     jw_end_object(&w);
-    for (size_t i = 0; i < n; i++) free(bodies[i]);
-    free(bodies);
     return 0;
-oom:
-    if (bodies)
-        for (size_t i = 0; i < n; i++) free(bodies[i]);
-    free(bodies);
-    fprintf(stderr, "sesstrim-report: out of memory rendering JSON\n");
-    return 2;
 }

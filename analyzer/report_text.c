@@ -1,5 +1,5 @@
-/* report_text.c: the report for a person: the RSS layers first, then arenas, threads,
- * mmaps, sessions, sites, occupancy, timeline, trims and advice, in aligned columns. */
+/* report_text.c: the report for a person: the RSS layers and the advice first, then arenas,
+ * threads, mmaps, sessions, sites, occupancy, timeline and trims, in aligned columns. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,7 +23,11 @@ static void header(FILE *o, const struct st_dump *d)
     if (p->glibc_version[0])
         fprintf(o, "  glibc %s%s\n", p->glibc_version,
                 p->flags & ST_PROC_ARENA_LOGIC ? ", arena logic on: arenas read from glibc's own structures" : "");
-    if (p->flags & ST_PROC_FOREIGN_MALLOC) fprintf(o, "  arena logic off: malloc is not glibc's\n");
+    if (p->flags & ST_PROC_NOT_INTERPOSED)
+        fprintf(o, "  WARNING: another malloc was bound ahead of sesstrim: the program's allocations were not seen\n");
+    if (p->flags & ST_PROC_MALLOC_DEBUG)
+        fprintf(o, "  arena logic off: glibc's malloc debugging (libc_malloc_debug.so) serves malloc\n");
+    else if (p->flags & ST_PROC_FOREIGN_MALLOC) fprintf(o, "  arena logic off: malloc is not glibc's\n");
     else if (p->flags & ST_PROC_UNVERIFIED_GLIBC)
         fprintf(o, "  arena logic off: glibc %s is outside the verified range, accounting only\n",
                 p->glibc_version[0] ? p->glibc_version : "?");
@@ -35,13 +39,19 @@ static void header(FILE *o, const struct st_dump *d)
         fprintf(o, "  stacks: off\n");
     }
     if (p->flags & ST_PROC_FORK_CHILD) fprintf(o, "  forked child: counters start at the fork\n");
+    if (p->reason == ST_DUMP_EXIT) {
+        /* An exit dump shows what the program left at exit, after its own cleanup; the
+         * timeline keeps the running state. */
+        uint64_t peak = 0;
+        for (size_t i = 0; i < d->n_timeline; i++)
+            if (d->timeline[i].t.rss_bytes > peak) peak = d->timeline[i].t.rss_bytes;
+        fprintf(o, "  written at exit: the state after the program's own cleanup");
+        if (peak > p->rss_bytes) fprintf(o, "; while running RSS reached %s (timeline)", B(peak));
+        fprintf(o, "\n");
+    }
+    text_config(o, d);
     if (d->unknown_records)
         fprintf(o, "  %zu records of unknown type skipped (written by a newer sesstrim)\n", d->unknown_records);
-}
-
-static void layer_row(FILE *o, const char *name, uint64_t v, uint64_t rss, const char *note)
-{
-    fprintf(o, "  %-24s %12s %6.1f%%%s%s\n", name, B(v), share_pct(v, rss), note ? "   " : "", note ? note : "");
 }
 
 static void summary(FILE *o, const struct st_dump *d)
@@ -49,23 +59,27 @@ static void summary(FILE *o, const struct st_dump *d)
     const struct st_rec_process *p = &d->process;
     struct st_layers l;
     model_layers(d, &l);
-    fprintf(o, "\nSummary: RSS at dump time and where it goes\n");
-    fprintf(o, "  %-24s %12s          anon %s, file %s, virtual %s\n", "RSS", B(l.rss), B(p->rss_anon_bytes),
+    struct st_layer_row rows[ST_LAYER_ROWS];
+    size_t n = model_layer_rows(&l, rows);
+    fprintf(o, "\nSummary: RSS at dump time and where it goes (the layers add up to RSS)\n");
+    fprintf(o, "  %-32s %12s          anon %s, file %s, virtual %s\n", "RSS", B(l.rss), B(p->rss_anon_bytes),
             B(p->rss_file_bytes), B(p->vm_bytes));
-    char note[96];
-    snprintf(note, sizeof note, "%llu live allocations", (unsigned long long)p->live_count);
-    layer_row(o, "live heap", l.live_heap, l.rss, note);
-    layer_row(o, "allocator overhead", l.allocator_overhead, l.rss, "chunk headers and rounding");
-    layer_row(o, "free in arenas", layers_free_total(&l), l.rss, "resident, reusable by malloc");
-    layer_row(o, "  in bins", l.free_bins, l.rss, NULL);
-    layer_row(o, "  in fastbins", l.free_fast, l.rss, NULL);
-    layer_row(o, "  in top chunks", l.free_top, l.rss, NULL);
-    layer_row(o, "  in tcache (estimate)", l.free_tcache_est, l.rss, NULL);
-    snprintf(note, sizeof note, "%llu chunks", (unsigned long long)p->glibc_mmapped_count);
-    layer_row(o, "glibc mmapped chunks", l.glibc_mmapped, l.rss, note);
-    layer_row(o, "program's mmaps", l.program_mmaps, l.rss, NULL);
-    snprintf(note, sizeof note, "code, libraries, stacks; the shim mapped %s for its tables", B(p->meta_bytes));
-    layer_row(o, "the rest", l.rest, l.rss, note);
+    for (size_t i = 0; i < n; i++) {
+        char label[40], note[128] = "";
+        snprintf(label, sizeof label, "%s%s", rows[i].depth ? "  " : "", rows[i].label);
+        if (!strcmp(rows[i].key, "live_heap"))
+            snprintf(note, sizeof note, "%llu live allocations", (unsigned long long)p->live_count);
+        else if (!strcmp(rows[i].key, "allocator_overhead")) snprintf(note, sizeof note, "chunk headers and rounding");
+        else if (!strcmp(rows[i].key, "free_total")) snprintf(note, sizeof note, "resident, reusable by malloc");
+        else if (!strcmp(rows[i].key, "glibc_mmapped"))
+            snprintf(note, sizeof note, "%llu chunks", (unsigned long long)p->glibc_mmapped_count);
+        else if (!strcmp(rows[i].key, "shim")) snprintf(note, sizeof note, "%s mapped", B(p->meta_bytes));
+        else if (!strcmp(rows[i].key, "rest")) snprintf(note, sizeof note, "thread stacks, other anonymous memory");
+        fprintf(o, "  %-32s %12s %6.1f%%%s%s\n", label, B(rows[i].bytes), share_pct(rows[i].bytes, l.rss),
+                note[0] ? "   " : "", note);
+    }
+    if (l.heap_unresident)
+        fprintf(o, "  the heap numbers exceed RSS by %s: allocated pages never touched\n", B(l.heap_unresident));
     fprintf(o, "  allocations %llu, frees %llu, untracked frees %llu\n", (unsigned long long)p->total_allocs,
             (unsigned long long)p->total_frees, (unsigned long long)p->untracked_frees);
 }
@@ -89,7 +103,7 @@ static void arenas(FILE *o, const struct st_dump *d)
         fprintf(o, "  %4u %-6s %12s %10llu %12s %12s %12s %12s %7llu %8u\n", a->id,
                 a->kind == ST_ARENA_MAIN ? "main" : "thread", B(a->live_bytes), (unsigned long long)a->live_count,
                 B(arena_free_bytes(a)), B(a->top_bytes), B(a->resident_bytes), B(a->system_bytes),
-                (unsigned long long)arena_threads(a), a->attached_threads);
+                (unsigned long long)arena_threads(d, a), a->attached_threads);
     }
 }
 
@@ -119,7 +133,8 @@ static void threads(FILE *o, const struct st_dump *d, const struct st_report_opt
         if (t->home_arena == UINT32_MAX - 1) snprintf(arena, sizeof arena, "mmap");
         else if (t->home_arena == UINT32_MAX - 2) snprintf(arena, sizeof arena, "?");
         else if (t->home_arena != UINT32_MAX) snprintf(arena, sizeof arena, "%u", t->home_arena);
-        const char *state = t->flags & ST_THREAD_SHIM ? "shim" : t->flags & ST_THREAD_EXITED ? "exited"
+        const char *state = t->flags & ST_THREAD_SHIM ? "shim" : t->flags & ST_THREAD_FORK_PARENT ? "parent's"
+                          : t->flags & ST_THREAD_EXITED ? "exited"
                           : t->flags & ST_THREAD_MAIN ? "main" : "alive";
         fprintf(o, "  %5u %8u %-16s %6s %10llu %10llu %12s %10llu %12s %s\n", t->idx, t->tid,
                 t->name[0] ? t->name : "-", arena, (unsigned long long)t->allocs, (unsigned long long)t->frees,
@@ -129,14 +144,34 @@ static void threads(FILE *o, const struct st_dump *d, const struct st_report_opt
     free(v);
 }
 
+/* What changed since the earlier dump of the same process. */
+static void change_since(FILE *o, const struct st_dump *d, const struct st_dump *prev)
+{
+    double secs = (double)(d->process.time_ns - prev->process.time_ns) / 1e9;
+    char dr[40], dl[40];
+    int64_t rss = (int64_t)(d->process.rss_bytes - prev->process.rss_bytes);
+    int64_t live = (int64_t)(d->process.live_bytes - prev->process.live_bytes);
+    snprintf(dr, sizeof dr, "%s%s", rss < 0 ? "-" : "+", B(rss < 0 ? (uint64_t)-rss : (uint64_t)rss));
+    snprintf(dl, sizeof dl, "%s%s", live < 0 ? "-" : "+", B(live < 0 ? (uint64_t)-live : (uint64_t)live));
+    fprintf(o, "  change since the dump %.1f s earlier (%s): RSS %s -> %s (%s), live heap %s -> %s (%s)\n", secs,
+            prev->path[0] ? prev->path : "-", B(prev->process.rss_bytes), B(d->process.rss_bytes), dr,
+            B(prev->process.live_bytes), B(d->process.live_bytes), dl);
+}
+
 int report_text(FILE *out, struct st_dump *dumps, size_t n, const struct st_report_opts *o)
 {
-    if (n > 1) text_family(out, dumps, n);
+    struct st_family fam;
+    model_family(dumps, n, &fam);
+    if (fam.processes > 1) text_family(out, dumps, n);
     for (size_t i = 0; i < n; i++) {
         const struct st_dump *d = &dumps[i];
-        if (n > 1) fprintf(out, "\n==== process %zu of %zu: pid %u ====\n", i + 1, n, d->process.pid);
+        if (!model_is_latest(dumps, n, i)) continue; /* an earlier view of a process shown below */
+        if (fam.processes > 1) fprintf(out, "\n==== pid %u ====\n", d->process.pid);
         header(out, d);
+        const struct st_dump *prev = model_previous(dumps, n, i);
+        if (prev) change_since(out, d, prev);
         summary(out, d);
+        text_advice(out, d); /* what to do comes right after where the memory is */
         arenas(out, d);
         threads(out, d, o);
         text_xfree(out, d, o);
@@ -148,7 +183,6 @@ int report_text(FILE *out, struct st_dump *dumps, size_t n, const struct st_repo
         symbolizer_free(sym);
         text_timeline(out, d);
         text_trims(out, d, o);
-        text_advice(out, d);
     }
     return 0;
 }

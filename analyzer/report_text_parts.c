@@ -7,78 +7,47 @@
 #define B(v) fmt_bytes((v), (char[32]){0}, 32)
 #define MAX_ADVICE 32
 
-struct ranked { uint64_t key; size_t index; };
-
-static int cmp_ranked_desc(const void *x, const void *y)
-{
-    const struct ranked *a = x, *b = y;
-    if (a->key != b->key) return a->key > b->key ? -1 : 1;
-    return a->index < b->index ? -1 : a->index > b->index;
-}
-
-/* Indices sorted by key, largest first; NULL when empty or out of memory. */
-static struct ranked *rank(size_t n, uint64_t (*key)(const void *ctx, size_t i), const void *ctx)
-{
-    if (n == 0) return NULL;
-    struct ranked *r = malloc(n * sizeof *r);
-    if (!r) return NULL;
-    for (size_t i = 0; i < n; i++) r[i] = (struct ranked){key(ctx, i), i};
-    qsort(r, n, sizeof *r, cmp_ranked_desc);
-    return r;
-}
-
 static const char *base_name(const char *p)
 {
     const char *s = strrchr(p, '/');
     return s ? s + 1 : p;
 }
 
+void text_config(FILE *o, const struct st_dump *d)
+{
+    char buf[1024];
+    if (!d->has_config) {
+        fprintf(o, "  settings: not recorded (dump from an older sesstrim)\n");
+        return;
+    }
+    model_config_describe(d, buf, sizeof buf);
+    fprintf(o, "  settings in force: %s\n", buf);
+}
+
 void text_family(FILE *o, const struct st_dump *dumps, size_t n)
 {
-    uint64_t rss = 0, live = 0;
-    for (size_t i = 0; i < n; i++) {
-        rss += dumps[i].process.rss_bytes;
-        live += dumps[i].process.live_bytes;
-    }
-    fprintf(o, "Process family: %zu processes, RSS %s in total, live heap %s\n", n, B(rss), B(live));
+    struct st_family f;
+    model_family(dumps, n, &f);
+    fprintf(o, "Process family: %zu processes, RSS %s in total (shared memory counted once; %s summed), live heap %s\n",
+            f.processes, B(f.rss_bytes), B(f.rss_sum_bytes), B(f.live_bytes));
     fprintf(o, "  %8s %8s %-24s %12s %12s %6s %7s %8s\n", "pid", "ppid", "exe", "rss", "live", "arenas",
             "threads", "sessions");
     for (size_t i = 0; i < n; i++) {
         const struct st_dump *d = &dumps[i];
-        /* Depth in the family: how many ancestors are among the dumps (bounded: pids may cycle). */
-        size_t depth = 0;
-        uint32_t up = d->process.ppid;
-        for (bool found = true; found && depth < n;) {
-            found = false;
-            for (size_t j = 0; j < n && !found; j++)
-                if (dumps[j].process.pid == up && j != i) {
-                    found = true;
-                    depth++;
-                    up = dumps[j].process.ppid;
-                }
-        }
+        if (!model_is_latest(dumps, n, i)) continue;
+        size_t depth = model_family_depth(dumps, n, i);
         char exe[48];
         int ind = depth > 4 ? 8 : (int)depth * 2;
         snprintf(exe, sizeof exe, "%*s%s%s", ind > 2 ? ind - 2 : 0, "", depth ? "`-" : "",
                  d->process.exe[0] ? base_name(d->process.exe) : "?");
-        fprintf(o, "  %8u %8u %-24s %12s %12s %6zu %7zu %8zu\n", d->process.pid, d->process.ppid, exe,
-                B(d->process.rss_bytes), B(d->process.live_bytes), d->n_arenas, d->n_threads, d->n_sessions);
+        fprintf(o, "  %8u %8u %-24s %12s %12s %6zu %7zu %8zu%s\n", d->process.pid, d->process.ppid, exe,
+                B(d->process.rss_bytes), B(d->process.live_bytes), d->n_arenas, d->n_threads, d->n_sessions,
+                model_previous(dumps, n, i) ? "   (latest of several dumps)" : "");
     }
-    fprintf(o, "  %8s %8s %-24s %12s %12s\n", "total", "", "", B(rss), B(live));
+    fprintf(o, "  %8s %8s %-24s %12s %12s\n", "total", "", "", B(f.rss_bytes), B(f.live_bytes));
 }
 
-static const char *thread_label(const struct st_dump *d, uint32_t idx, char *buf, size_t len)
-{
-    if (idx == UINT32_MAX) { /* the writer's overflow cell: allocators beyond its slots */
-        snprintf(buf, len, "others");
-        return buf;
-    }
-    const struct st_rec_thread *t = model_thread(d, idx);
-    snprintf(buf, len, "%u %s", idx, t && t->name[0] ? t->name : "?");
-    return buf;
-}
-
-static uint64_t xfree_key(const void *ctx, size_t i) { return ((const struct st_dump *)ctx)->xfrees[i].bytes; }
+static uint64_t xfree_key(const struct st_dump *d, size_t i) { return d->xfrees[i].bytes; }
 
 #define MATRIX_MAX 8
 
@@ -108,10 +77,10 @@ void text_xfree(FILE *o, const struct st_dump *d, const struct st_report_opts *o
     char lab[64];
     if (fits) {
         fprintf(o, "  %-20s", "freer \\ allocator");
-        for (size_t c = 0; c < nc; c++) fprintf(o, " %16.16s", thread_label(d, cols[c], lab, sizeof lab));
+        for (size_t c = 0; c < nc; c++) fprintf(o, " %16.16s", model_thread_label(d, cols[c], true, lab, sizeof lab));
         fprintf(o, "\n");
         for (size_t r = 0; r < nr; r++) {
-            fprintf(o, "  %-20.20s", thread_label(d, rows[r], lab, sizeof lab));
+            fprintf(o, "  %-20.20s", model_thread_label(d, rows[r], true, lab, sizeof lab));
             for (size_t c = 0; c < nc; c++) {
                 uint64_t bytes = 0, cnt = 0;
                 for (size_t i = 0; i < d->n_xfrees; i++)
@@ -125,14 +94,14 @@ void text_xfree(FILE *o, const struct st_dump *d, const struct st_report_opts *o
         }
         return;
     }
-    struct ranked *r = rank(d->n_xfrees, xfree_key, d);
+    struct st_ranked *r = model_rank(d, d->n_xfrees, xfree_key);
     if (!r) return;
     fprintf(o, "  %-20s    %-20s %10s %12s\n", "freer", "allocator", "count", "bytes");
     for (size_t i = 0; i < d->n_xfrees && i < (size_t)opt->top_n; i++) {
         const struct st_rec_xfree *x = &d->xfrees[r[i].index];
         char lab2[64];
-        fprintf(o, "  %-20.20s <- %-20.20s %10llu %12s\n", thread_label(d, x->freer_idx, lab, sizeof lab),
-                thread_label(d, x->alloc_idx, lab2, sizeof lab2), (unsigned long long)x->count, B(x->bytes));
+        fprintf(o, "  %-20.20s <- %-20.20s %10llu %12s\n", model_thread_label(d, x->freer_idx, true, lab, sizeof lab),
+                model_thread_label(d, x->alloc_idx, true, lab2, sizeof lab2), (unsigned long long)x->count, B(x->bytes));
     }
     if (d->n_xfrees > (size_t)opt->top_n) fprintf(o, "  ... %zu more pairs\n", d->n_xfrees - (size_t)opt->top_n);
     free(r);
@@ -153,19 +122,19 @@ void text_mmaps(FILE *o, const struct st_dump *d)
             (unsigned long long)m->mremap_calls, (unsigned long long)m->untracked_munmaps);
 }
 
-static uint64_t open_key(const void *ctx, size_t i)
+static uint64_t open_key(const struct st_dump *d, size_t i)
 {
-    const struct st_rec_session *s = &((const struct st_dump *)ctx)->sessions[i];
+    const struct st_rec_session *s = &d->sessions[i];
     return s->flags & ST_SESSION_ENDED ? 0 : s->live_bytes + 1;
 }
 
-static uint64_t ended_key(const void *ctx, size_t i)
+static uint64_t ended_key(const struct st_dump *d, size_t i)
 {
-    const struct st_rec_session *s = &((const struct st_dump *)ctx)->sessions[i];
+    const struct st_rec_session *s = &d->sessions[i];
     return s->flags & ST_SESSION_ENDED ? s->leftover_bytes + 1 : 0;
 }
 
-static void session_rows(FILE *o, const struct st_dump *d, struct ranked *r, size_t limit)
+static void session_rows(FILE *o, const struct st_dump *d, struct st_ranked *r, size_t limit)
 {
     size_t shown = 0, more = 0;
     for (size_t i = 0; i < d->n_sessions; i++) {
@@ -182,19 +151,19 @@ static void session_rows(FILE *o, const struct st_dump *d, struct ranked *r, siz
     if (more) fprintf(o, "  ... %zu more\n", more);
 }
 
-static uint64_t session_site_key(const void *ctx, size_t i)
+static uint64_t session_site_key(const struct st_dump *d, size_t i)
 {
-    return ((const struct st_dump *)ctx)->session_sites[i].bytes;
+    return d->session_sites[i].bytes;
 }
 
 #define LEFTOVER_SESSIONS 3
 #define LEFTOVER_SITES 3
 
 /* Where the leftovers of the sessions that left the most were allocated. */
-static void leftover_sites(FILE *o, const struct st_dump *d, struct ranked *ended, struct st_symbolizer *sym)
+static void leftover_sites(FILE *o, const struct st_dump *d, struct st_ranked *ended, struct st_symbolizer *sym)
 {
     if (d->n_session_sites == 0) return;
-    struct ranked *by_bytes = rank(d->n_session_sites, session_site_key, d);
+    struct st_ranked *by_bytes = model_rank(d, d->n_session_sites, session_site_key);
     if (!by_bytes) return;
     for (size_t i = 0; i < d->n_sessions && i < LEFTOVER_SESSIONS; i++) {
         if (ended[i].key <= 1) break; /* key is leftover bytes + 1 for ended sessions */
@@ -232,21 +201,15 @@ void text_sessions(FILE *o, const struct st_dump *d, const struct st_report_opts
     if (d->n_sessions == 0) return;
     fprintf(o, "  %11s %-24s %-6s %12s %10s %12s %12s %12s %8s\n", "id", "name", "state", "live", "count", "peak",
             "allocated", "leftovers", "left#");
-    struct ranked *r = rank(d->n_sessions, open_key, d);
+    struct st_ranked *r = model_rank(d, d->n_sessions, open_key);
     if (r) session_rows(o, d, r, (size_t)opt->top_n);
     free(r);
-    r = rank(d->n_sessions, ended_key, d);
+    r = model_rank(d, d->n_sessions, ended_key);
     if (r) {
         session_rows(o, d, r, (size_t)opt->top_n);
         leftover_sites(o, d, r, sym);
     }
     free(r);
-}
-
-static uint64_t site_key(const void *ctx, size_t i)
-{
-    const struct st_dump_site *s = &((const struct st_dump *)ctx)->sites[i];
-    return s->s.live_bytes ? s->s.live_bytes : 0;
 }
 
 #define SITE_FRAMES 3
@@ -257,7 +220,7 @@ void text_sites(FILE *o, const struct st_dump *d, const struct st_report_opts *o
         fprintf(o, "\nTop sites: none (stacks %s)\n", d->process.flags & ST_PROC_STACKS ? "recorded no site" : "off");
         return;
     }
-    struct ranked *r = rank(d->n_sites, site_key, d);
+    struct st_ranked *r = model_rank(d, d->n_sites, rank_site_live);
     if (!r) return;
     fprintf(o, "\nTop sites by live bytes (%zu sites%s)\n", d->n_sites,
             d->process.stack_sample_bytes > 1 ? ", sampled: bytes are estimates" : "");
@@ -284,7 +247,7 @@ static const char *bucket_label(int b, char *buf, size_t len)
     return buf;
 }
 
-static uint64_t pin_key(const void *ctx, size_t i) { return ((const struct st_dump *)ctx)->pins[i].pages; }
+static uint64_t pin_key(const struct st_dump *d, size_t i) { return d->pins[i].pages; }
 
 void text_occupancy(FILE *o, const struct st_dump *d, const struct st_report_opts *opt, struct st_symbolizer *sym)
 {
@@ -308,7 +271,7 @@ void text_occupancy(FILE *o, const struct st_dump *d, const struct st_report_opt
                 "########################################");
     }
     if (d->n_pins == 0) return;
-    struct ranked *r = rank(d->n_pins, pin_key, d);
+    struct st_ranked *r = model_rank(d, d->n_pins, pin_key);
     if (!r) return;
     fprintf(o, "  pinned (pages under 10%% live that a site still holds bytes in):\n");
     for (size_t i = 0; i < d->n_pins && i < (size_t)opt->top_n; i++) {

@@ -5,6 +5,7 @@
 
 #include "report.h"
 
+void text_config(FILE *o, const struct st_dump *d);   /* one "settings in force" line */
 void text_family(FILE *o, const struct st_dump *dumps, size_t n);
 void text_xfree(FILE *o, const struct st_dump *d, const struct st_report_opts *opt);
 void text_mmaps(FILE *o, const struct st_dump *d);

@@ -2,8 +2,9 @@
  * MODULE records; falls back to "module+0xoff" when a file is gone or its build id differs. */
 #include <elfutils/libdwfl.h>
 
-/* libstdc++'s demangler has a C ABI; the analyzer links -lstdc++ for it alone. */
-char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+/* libiberty's demangler (binutils' and gdb's): C++ and both Rust manglings (legacy
+ * _ZN..17h<hash>E and v0 _R..). */
+#include <libiberty/demangle.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,10 +158,9 @@ static void symbolize_uncached(struct st_symbolizer *s, uint64_t addr, char *out
     Dwarf_Addr pc = addr > 0 ? addr - 1 : addr;
     const char *func = dwfl_module_addrname(mod, pc);
     if (!func) return;
-    /* C++ servers are common users: show ht_create(unsigned int), not _Z9ht_createj. */
-    int status = -1;
-    char *demangled = strncmp(func, "_Z", 2) == 0 ? __cxa_demangle(func, NULL, NULL, &status) : NULL;
-    if (demangled && status == 0) func = demangled;
+    /* C++ and Rust servers are common users: ht_create(unsigned int), not _Z9ht_createj. */
+    char *demangled = demangle_symbol(func);
+    if (demangled) func = demangled;
     Dwfl_Line *line = dwfl_module_getsrc(mod, pc);
     int lineno = 0;
     const char *file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
@@ -169,6 +169,13 @@ static void symbolize_uncached(struct st_symbolizer *s, uint64_t addr, char *out
     else
         snprintf(out, outlen, "%s (%s)", func, base_name(m->path));
     free(demangled);
+}
+
+char *demangle_symbol(const char *name)
+{
+    if (!name || name[0] != '_' || (name[1] != 'Z' && name[1] != 'R')) return NULL;
+    /* AUTO tries Rust first: legacy Rust names are valid C++ names with a hash suffix. */
+    return cplus_demangle(name, DMGL_PARAMS | DMGL_ANSI | DMGL_AUTO);
 }
 
 void symbolizer_free(struct st_symbolizer *s)

@@ -45,26 +45,46 @@ struct st_record_header {
     uint32_t total_size;    /* payload bytes (fixed + variable), excluding padding */
 };
 
+/*
+ * Every record type, described once: X(NAME, type value, struct, last field a version-1
+ * writer wrote, at most this many per dump (0: bounded by the file only)).
+ * Expanded into enum st_record_type, the reader's minimum sizes and limits, and its name
+ * table; adding a record type is one line here plus its struct, its reader array and its
+ * output. ST_REC_END (0xFFFF) ends the list and is not part of it.
+ */
+#define ST_RECORD_TYPES(X) \
+    X(PROCESS, 1, st_rec_process, cmdline, 1)            /* exactly one, first */ \
+    X(ARENA, 2, st_rec_arena, threads_seen, 0) \
+    X(ARENA_THREAD, 3, st_rec_arena_thread, allocs, 0)  /* thread x arena it allocated from */ \
+    X(THREAD, 4, st_rec_thread, name, 0) \
+    X(XFREE, 5, st_rec_xfree, bytes, 0)                 /* one cell of the cross-thread free matrix */ \
+    X(MMAPS, 6, st_rec_mmaps, untracked_munmaps, 1)     /* the program's own mmaps, summarised */ \
+    X(MAPPING, 7, st_rec_mapping, perms, 1u << 20)      /* one /proc/self/smaps entry; var: name */ \
+    X(SESSION, 8, st_rec_session, name, 0) \
+    X(SESSION_SUMMARY, 9, st_rec_session_summary, ended_sessions_total, 1) \
+    X(SESSION_SITE, 10, st_rec_session_site, count, 0)  /* leftovers of a session by site */ \
+    X(SITE, 11, st_rec_site, total_allocs, 0)           /* var: uint64_t frames[nframes] */ \
+    X(MODULE, 12, st_rec_module, build_id, 1u << 16)    /* var: path */ \
+    X(TRIM, 13, st_rec_trim, arenas_skipped, 0) \
+    X(TRIM_ARENA, 14, st_rec_trim_arena, duration_ns, 0) \
+    X(TIMELINE, 15, st_rec_timeline, event_arg, 0)      /* var: uint64_t resident[narenas] */ \
+    X(OCCUPANCY, 16, st_rec_occupancy, pages, 0) \
+    X(PIN, 17, st_rec_pin, bytes, 0)                    /* a site pinning sparse pages */ \
+    X(CONFIG, 18, st_rec_config, env_mmap_threshold, 1) /* settings in force; var: environment */
+
 enum st_record_type {
-    ST_REC_PROCESS = 1,         /* exactly one, first after the header */
-    ST_REC_ARENA = 2,
-    ST_REC_ARENA_THREAD = 3,    /* which threads allocated from which arena */
-    ST_REC_THREAD = 4,
-    ST_REC_XFREE = 5,           /* one cell of the cross-thread free matrix */
-    ST_REC_MMAPS = 6,           /* the program's own mmaps, summarised */
-    ST_REC_MAPPING = 7,         /* one line of /proc/self/smaps; variable part: name */
-    ST_REC_SESSION = 8,
-    ST_REC_SESSION_SUMMARY = 9, /* ended sessions folded to keep memory bounded */
-    ST_REC_SESSION_SITE = 10,   /* leftovers of a session by allocation site */
-    ST_REC_SITE = 11,           /* variable part: uint64_t frames[nframes] */
-    ST_REC_MODULE = 12,         /* variable part: path */
-    ST_REC_TRIM = 13,
-    ST_REC_TRIM_ARENA = 14,
-    ST_REC_TIMELINE = 15,       /* variable part: uint64_t arena_resident[narenas] */
-    ST_REC_OCCUPANCY = 16,
-    ST_REC_PIN = 17,            /* a site pinning sparsely used pages of an arena */
+#define ST_REC_ENUM_(name, value, type, last, max) ST_REC_##name = value,
+    ST_RECORD_TYPES(ST_REC_ENUM_)
+#undef ST_REC_ENUM_
     ST_REC_END = 0xFFFF,
 };
+
+/* The largest known type value, from the list (a union's size is its largest member's):
+ * per-type arrays are sized ST_REC_LAST_KNOWN + 1. */
+#define ST_REC_SIZE_(name, value, type, last, max) char name[value];
+union st_rec_type_max_ { ST_RECORD_TYPES(ST_REC_SIZE_) };
+#undef ST_REC_SIZE_
+#define ST_REC_LAST_KNOWN (sizeof(union st_rec_type_max_))
 
 /* st_rec_process.flags */
 #define ST_PROC_ARENA_LOGIC   0x1u  /* arena attribution read glibc internals */
@@ -76,58 +96,83 @@ enum st_record_type {
                                         are not seen (the dump says nothing about them) */
 #define ST_PROC_MALLOC_DEBUG  0x40u /* glibc's libc_malloc_debug.so serves malloc behind the shim */
 
+/* Each enum's values and names, once: X(NAME, value, "name"). The names are what the
+ * report, its JSON and the shim's log print. */
+#define ST_DUMP_REASONS(X) \
+    X(EXIT, 1, "exit") X(API, 2, "api") X(SIGNAL, 3, "signal") \
+    X(PERIODIC, 4, "periodic") X(SESSION_END, 5, "session-end")
+/* Trigger names are SESSTRIM_TRIM's own keywords ("every", not "periodic"). */
+#define ST_TRIM_TRIGGERS(X) \
+    X(IDLE, 1, "idle") X(RSS, 2, "rss") X(PERIODIC, 3, "every") \
+    X(SESSION_END, 4, "session-end") X(FREE_RESIDENT, 5, "free-resident") X(API, 6, "api")
+#define ST_EVENTS(X) X(SAMPLE, 0, "sample") X(TRIM, 1, "trim") X(SESSION_END, 2, "session-end") X(DUMP, 3, "dump")
+#define ST_MAPPING_KINDS(X) \
+    X(OTHER, 0, "other") X(BRK_HEAP, 1, "brk_heap") X(ARENA_HEAP, 2, "arena_heap") X(STACK, 3, "stack") \
+    X(ANON, 4, "anon") X(FILE, 5, "file") X(SHIM, 6, "shim") X(GLIBC_MMAP_CHUNK, 7, "glibc_mmap_chunk")
+
 /* st_rec_process.reason: why this dump was written */
 enum st_dump_reason {
-    ST_DUMP_EXIT = 1, ST_DUMP_API = 2, ST_DUMP_SIGNAL = 3,
-    ST_DUMP_PERIODIC = 4, ST_DUMP_SESSION_END = 5,
+#define ST_ENUM_(name, value, text) ST_DUMP_##name = value,
+    ST_DUMP_REASONS(ST_ENUM_)
+#undef ST_ENUM_
 };
 
-struct st_rec_process {
-    uint32_t pid, ppid;
-    uint32_t flags, reason;
-    uint64_t time_ns;           /* CLOCK_REALTIME at dump */
-    uint64_t start_ns;          /* CLOCK_REALTIME when the shim started */
-    uint64_t rss_bytes, rss_anon_bytes, rss_file_bytes, vm_bytes;
-    uint64_t live_bytes;        /* requested bytes of tracked live allocations */
-    uint64_t live_chunk_bytes;  /* glibc chunk bytes of the same (incl. overhead) */
-    uint64_t live_count;
-    uint64_t total_allocs, total_frees;
-    uint64_t untracked_frees;   /* free/realloc of pointers the shim never saw */
-    uint64_t glibc_mmapped_bytes, glibc_mmapped_count; /* tracked mmapped chunks */
-    /* mallinfo2() at dump time */
-    uint64_t mi_arena, mi_ordblks, mi_hblks, mi_hblkhd, mi_uordblks, mi_fordblks, mi_keepcost;
-    uint64_t meta_bytes;        /* memory the shim mapped for itself */
-    uint64_t heap_max_size;     /* glibc HEAP_MAX_SIZE in force (hugetlb aware) */
-    uint64_t page_size;
-    uint64_t stack_sample_bytes;/* 0: stacks off, 1: every allocation */
-    char glibc_version[16];
-    char exe[256];
-    char cmdline[256];          /* argv joined by spaces, truncated */
-};
+/* Each record's fields, once: X(type, name, array dimension or empty, json) where json is
+ * 1 when the report's JSON prints the field under its own name and 0 when an output
+ * formats it itself (a flag word, an enum name, a key renamed). Expanded into the struct
+ * (ST_DECLARE_FIELD_), the JSON (analyzer/report_json.c) and the test dump generator's
+ * field table (tests/progs/dumpgen.c). Fields are only ever appended. */
+#define ST_DECLARE_FIELD_(type, name, dim, json) type name dim;
+
+#define ST_FIELDS_PROCESS(X) \
+    X(uint32_t, pid, , 1) X(uint32_t, ppid, , 1) \
+    X(uint32_t, flags, , 0) X(uint32_t, reason, , 0) \
+    X(uint64_t, time_ns, , 1) /* CLOCK_REALTIME at dump */ \
+    X(uint64_t, start_ns, , 1) /* CLOCK_REALTIME when the shim started */ \
+    X(uint64_t, rss_bytes, , 1) X(uint64_t, rss_anon_bytes, , 1) X(uint64_t, rss_file_bytes, , 1) X(uint64_t, vm_bytes, , 1) \
+    X(uint64_t, live_bytes, , 1) /* requested bytes of tracked live allocations */ \
+    X(uint64_t, live_chunk_bytes, , 1) /* glibc chunk bytes of the same (incl. overhead) */ \
+    X(uint64_t, live_count, , 1) \
+    X(uint64_t, total_allocs, , 1) X(uint64_t, total_frees, , 1) \
+    X(uint64_t, untracked_frees, , 1) /* free/realloc of pointers the shim never saw */ \
+    X(uint64_t, glibc_mmapped_bytes, , 1) X(uint64_t, glibc_mmapped_count, , 1) /* tracked mmapped chunks */ \
+    /* mallinfo2() at dump time */ \
+    X(uint64_t, mi_arena, , 0) X(uint64_t, mi_ordblks, , 0) X(uint64_t, mi_hblks, , 0) X(uint64_t, mi_hblkhd, , 0) X(uint64_t, mi_uordblks, , 0) X(uint64_t, mi_fordblks, , 0) X(uint64_t, mi_keepcost, , 0) \
+    X(uint64_t, meta_bytes, , 1) /* memory the shim mapped for itself */ \
+    X(uint64_t, heap_max_size, , 1) /* glibc HEAP_MAX_SIZE in force (hugetlb aware) */ \
+    X(uint64_t, page_size, , 1) \
+    X(uint64_t, stack_sample_bytes, , 1) /* 0: stacks off, 1: every allocation */ \
+    X(char, glibc_version, [16], 1) \
+    X(char, exe, [256], 1) \
+    X(char, cmdline, [256], 1) /* argv joined by spaces, truncated */ \
+    /* Appended: the resident part of meta_bytes (mincore over the shim's own mappings), \
+     * the report's "sesstrim's own tables" layer. 0 from older writers: meta_bytes is used. */ \
+    X(uint64_t, meta_resident_bytes, , 1)
+struct st_rec_process { ST_FIELDS_PROCESS(ST_DECLARE_FIELD_) };
 
 enum st_arena_kind { ST_ARENA_MAIN = 0, ST_ARENA_THREAD = 1 };
 
-struct st_rec_arena {
-    uint32_t id;                /* 0 = main arena, 1.. thread arenas in discovery order */
-    uint32_t kind;              /* enum st_arena_kind */
-    uint64_t address;           /* the malloc_state, for cross-referencing logs */
-    uint64_t live_bytes, live_chunk_bytes, live_count;
-    uint64_t system_bytes, max_system_bytes;
-    uint64_t heaps, heap_bytes;
-    uint64_t free_bin_bytes;    /* free chunks in small/large/unsorted bins */
-    uint64_t free_fast_bytes;   /* free chunks in fastbins */
-    uint64_t top_bytes;         /* size of the top chunk */
-    uint64_t top_resident_bytes;
-    uint64_t free_resident_bytes; /* resident pages inside free chunks (bins) */
-    uint64_t resident_bytes;    /* resident pages of the arena's heaps */
-    uint32_t attached_threads;  /* glibc's own count at dump time */
-    uint32_t threads_seen;      /* distinct threads that allocated from it */
-};
+#define ST_FIELDS_ARENA(X) \
+    X(uint32_t, id, , 1) /* 0 = main arena, 1.. thread arenas in discovery order */ \
+    X(uint32_t, kind, , 0) /* enum st_arena_kind */ \
+    X(uint64_t, address, , 1) /* the malloc_state, for cross-referencing logs */ \
+    X(uint64_t, live_bytes, , 1) X(uint64_t, live_chunk_bytes, , 1) X(uint64_t, live_count, , 1) \
+    X(uint64_t, system_bytes, , 1) X(uint64_t, max_system_bytes, , 1) \
+    X(uint64_t, heaps, , 1) X(uint64_t, heap_bytes, , 1) \
+    X(uint64_t, free_bin_bytes, , 1) /* free chunks in small/large/unsorted bins */ \
+    X(uint64_t, free_fast_bytes, , 1) /* free chunks in fastbins */ \
+    X(uint64_t, top_bytes, , 1) /* size of the top chunk */ \
+    X(uint64_t, top_resident_bytes, , 1) \
+    X(uint64_t, free_resident_bytes, , 1) /* resident pages inside free chunks (bins) */ \
+    X(uint64_t, resident_bytes, , 1) /* resident pages of the arena's heaps */ \
+    X(uint32_t, attached_threads, , 1) /* glibc's own count at dump time */ \
+    X(uint32_t, threads_seen, , 1) /* distinct threads that allocated from it */
+struct st_rec_arena { ST_FIELDS_ARENA(ST_DECLARE_FIELD_) };
 
-struct st_rec_arena_thread {
-    uint32_t arena_id, thread_idx;
-    uint64_t allocs;
-};
+#define ST_FIELDS_ARENA_THREAD(X) \
+    X(uint32_t, arena_id, , 0) X(uint32_t, thread_idx, , 0) \
+    X(uint64_t, allocs, , 0)
+struct st_rec_arena_thread { ST_FIELDS_ARENA_THREAD(ST_DECLARE_FIELD_) };
 
 #define ST_THREAD_EXITED 0x1u
 #define ST_THREAD_MAIN   0x2u
@@ -135,144 +180,179 @@ struct st_rec_arena_thread {
                                        survive fork; only its allocations were inherited) */
 #define ST_THREAD_SHIM   0x4u   /* the shim's own trimmer thread */
 
-struct st_rec_thread {
-    uint32_t idx;               /* the shim's thread index; 0 = main thread */
-    uint32_t tid;
-    uint32_t parent_idx;
-    uint32_t flags;
-    uint64_t start_ns, exit_ns;
-    uint64_t allocs, frees, alloc_bytes, freed_bytes;
-    uint64_t live_bytes, live_count;
-    uint64_t cross_frees, cross_free_bytes;   /* it freed memory others allocated */
-    uint64_t freed_by_others, freed_by_others_bytes;
-    uint32_t home_arena;        /* arena of its most recent allocation, UINT32_MAX none */
-    uint32_t reserved;
-    char name[16];
-};
+#define ST_FIELDS_THREAD(X) \
+    X(uint32_t, idx, , 1) /* the shim's thread index; 0 = main thread */ \
+    X(uint32_t, tid, , 1) \
+    X(uint32_t, parent_idx, , 1) \
+    X(uint32_t, flags, , 0) \
+    X(uint64_t, start_ns, , 1) X(uint64_t, exit_ns, , 1) \
+    X(uint64_t, allocs, , 1) X(uint64_t, frees, , 1) X(uint64_t, alloc_bytes, , 1) X(uint64_t, freed_bytes, , 1) \
+    /* Written as 0: the counters above are read at slightly different moments, so the \
+     * writer does not subtract them; the reader derives live bytes and clamps at 0 \
+     * (live = alloc_bytes - (freed_bytes - cross_free_bytes) - freed_by_others_bytes). */ \
+    X(uint64_t, live_bytes, , 1) X(uint64_t, live_count, , 1) \
+    X(uint64_t, cross_frees, , 1) X(uint64_t, cross_free_bytes, , 1) /* it freed memory others allocated */ \
+    X(uint64_t, freed_by_others, , 1) X(uint64_t, freed_by_others_bytes, , 1) \
+    X(uint32_t, home_arena, , 0) /* arena of its most recent allocation, UINT32_MAX none */ \
+    X(uint32_t, reserved, , 0) \
+    X(char, name, [16], 1)
+struct st_rec_thread { ST_FIELDS_THREAD(ST_DECLARE_FIELD_) };
 
-struct st_rec_xfree {
-    uint32_t freer_idx, alloc_idx;
-    uint64_t count, bytes;
-};
+#define ST_FIELDS_XFREE(X) \
+    X(uint32_t, freer_idx, , 0) X(uint32_t, alloc_idx, , 0) \
+    X(uint64_t, count, , 0) X(uint64_t, bytes, , 0)
+struct st_rec_xfree { ST_FIELDS_XFREE(ST_DECLARE_FIELD_) };
 
-struct st_rec_mmaps {
-    uint64_t anon_bytes, anon_count, file_bytes, file_count;
-    uint64_t mmap_calls, munmap_calls, mremap_calls;
-    uint64_t untracked_munmaps;
-};
+#define ST_FIELDS_MMAPS(X) \
+    X(uint64_t, anon_bytes, , 1) X(uint64_t, anon_count, , 1) X(uint64_t, file_bytes, , 1) X(uint64_t, file_count, , 1) \
+    X(uint64_t, mmap_calls, , 1) X(uint64_t, munmap_calls, , 1) X(uint64_t, mremap_calls, , 1) \
+    X(uint64_t, untracked_munmaps, , 1)
+struct st_rec_mmaps { ST_FIELDS_MMAPS(ST_DECLARE_FIELD_) };
 
 enum st_mapping_kind {
-    ST_MAP_OTHER = 0, ST_MAP_BRK_HEAP = 1, ST_MAP_ARENA_HEAP = 2, ST_MAP_STACK = 3,
-    ST_MAP_ANON = 4, ST_MAP_FILE = 5, ST_MAP_SHIM = 6, ST_MAP_GLIBC_MMAP_CHUNK = 7,
+#define ST_ENUM_(name, value, text) ST_MAP_##name = value,
+    ST_MAPPING_KINDS(ST_ENUM_)
+#undef ST_ENUM_
 };
 
-struct st_rec_mapping {
-    uint64_t start, end;
-    uint64_t rss, pss, anonymous, private_dirty, swap;
-    uint32_t kind;              /* enum st_mapping_kind */
-    uint32_t perms;             /* bit 0 r, 1 w, 2 x, 3 shared */
-};
+#define ST_FIELDS_MAPPING(X) \
+    X(uint64_t, start, , 1) X(uint64_t, end, , 1) \
+    X(uint64_t, rss, , 1) X(uint64_t, pss, , 1) X(uint64_t, anonymous, , 1) X(uint64_t, private_dirty, , 1) X(uint64_t, swap, , 1) \
+    X(uint32_t, kind, , 0) /* enum st_mapping_kind */ \
+    X(uint32_t, perms, , 1) /* bit 0 r, 1 w, 2 x, 3 shared */
+struct st_rec_mapping { ST_FIELDS_MAPPING(ST_DECLARE_FIELD_) };
 
 #define ST_SESSION_ENDED 0x1u
 #define ST_SESSION_NAME_MAX 64
 
-struct st_rec_session {
-    uint64_t id, parent_id;
-    uint64_t begin_ns, end_ns;
-    uint64_t live_bytes, live_count, peak_bytes;
-    uint64_t total_alloc_bytes, total_allocs, frees;
-    uint64_t leftover_bytes, leftover_count;  /* live at end (ended sessions) */
-    uint64_t kept_in_bytes, kept_in_count;    /* received by keep/transfer */
-    uint32_t threads_seen;
-    uint32_t flags;
-    char name[ST_SESSION_NAME_MAX];
-};
+#define ST_FIELDS_SESSION(X) \
+    X(uint64_t, id, , 1) X(uint64_t, parent_id, , 1) \
+    X(uint64_t, begin_ns, , 1) X(uint64_t, end_ns, , 1) \
+    X(uint64_t, live_bytes, , 1) X(uint64_t, live_count, , 1) X(uint64_t, peak_bytes, , 1) \
+    X(uint64_t, total_alloc_bytes, , 1) X(uint64_t, total_allocs, , 1) X(uint64_t, frees, , 1) \
+    X(uint64_t, leftover_bytes, , 1) X(uint64_t, leftover_count, , 1) /* live at end (ended sessions) */ \
+    X(uint64_t, kept_in_bytes, , 1) X(uint64_t, kept_in_count, , 1) /* received by keep/transfer */ \
+    X(uint32_t, threads_seen, , 1) \
+    X(uint32_t, flags, , 0) \
+    X(char, name, [ST_SESSION_NAME_MAX], 1)
+struct st_rec_session { ST_FIELDS_SESSION(ST_DECLARE_FIELD_) };
 
-struct st_rec_session_summary {
-    uint64_t folded_sessions;   /* ended sessions no longer kept individually */
-    uint64_t folded_alloc_bytes, folded_allocs;
-    uint64_t folded_leftover_bytes, folded_leftover_count;
-    uint64_t open_sessions, ended_sessions_total;
-};
+#define ST_FIELDS_SESSION_SUMMARY(X) \
+    X(uint64_t, folded_sessions, , 1) /* ended sessions no longer kept individually */ \
+    X(uint64_t, folded_alloc_bytes, , 1) X(uint64_t, folded_allocs, , 1) \
+    X(uint64_t, folded_leftover_bytes, , 1) X(uint64_t, folded_leftover_count, , 1) \
+    X(uint64_t, open_sessions, , 1) X(uint64_t, ended_sessions_total, , 1)
+struct st_rec_session_summary { ST_FIELDS_SESSION_SUMMARY(ST_DECLARE_FIELD_) };
 
-struct st_rec_session_site {
-    uint64_t session_id;
-    uint32_t site_id, reserved;
-    uint64_t bytes, count;
-};
+#define ST_FIELDS_SESSION_SITE(X) \
+    X(uint64_t, session_id, , 0) \
+    X(uint32_t, site_id, , 0) X(uint32_t, reserved, , 0) \
+    X(uint64_t, bytes, , 0) X(uint64_t, count, , 0)
+struct st_rec_session_site { ST_FIELDS_SESSION_SITE(ST_DECLARE_FIELD_) };
 
-struct st_rec_site {
-    uint32_t id;
-    uint32_t nframes;
-    uint64_t live_bytes, live_count;
-    uint64_t total_bytes, total_allocs;   /* sampled allocations attributed to it */
-};
+#define ST_FIELDS_SITE(X) \
+    X(uint32_t, id, , 1) \
+    X(uint32_t, nframes, , 0) \
+    X(uint64_t, live_bytes, , 1) X(uint64_t, live_count, , 1) \
+    X(uint64_t, total_bytes, , 1) X(uint64_t, total_allocs, , 1) /* sampled allocations attributed to it */ \
+    /* Appended: the live samples themselves, unscaled (bytes and count of the sampled \
+     * allocations still live). The reader scales them by process.stack_sample_bytes; 0 with \
+     * live_count != 0 means an older writer (live_* already scaled). */ \
+    X(uint64_t, sampled_live_bytes, , 1) X(uint64_t, sampled_live_count, , 1)
+struct st_rec_site { ST_FIELDS_SITE(ST_DECLARE_FIELD_) };
 
-struct st_rec_module {
-    uint64_t base, size;        /* executable mapping's load base and span */
-    uint32_t build_id_len, reserved;
-    uint8_t build_id[32];
-};
+#define ST_FIELDS_MODULE(X) \
+    X(uint64_t, base, , 0) X(uint64_t, size, , 0) /* executable mapping's load base and span */ \
+    X(uint32_t, build_id_len, , 0) X(uint32_t, reserved, , 0) \
+    X(uint8_t, build_id, [32], 0)
+struct st_rec_module { ST_FIELDS_MODULE(ST_DECLARE_FIELD_) };
 
 enum st_trim_trigger {
-    ST_TRIG_IDLE = 1, ST_TRIG_RSS = 2, ST_TRIG_PERIODIC = 3,
-    ST_TRIG_SESSION_END = 4, ST_TRIG_FREE_RESIDENT = 5, ST_TRIG_API = 6,
+#define ST_ENUM_(name, value, text) ST_TRIG_##name = value,
+    ST_TRIM_TRIGGERS(ST_ENUM_)
+#undef ST_ENUM_
 };
 
-/* Fields after arenas_skipped were added later (older dumps end there: read as 0).
- * max_lock_hold_ns: the longest an arena lock was held by this trim in one slice;
- * top_released_bytes / bin_released_bytes: what the top-chunk and bin passes released
- * (released_bytes also counts glibc's malloc_trim pass with glibc=on); slices: lock holds;
- * flags: 0x1 malloc_trim(0) ran first (glibc=on or no arena logic), 0x2 an idle-all= trim
- * (the whole process was quiet), 0x4 a free list failed validation (that arena was left);
- * shim_released_bytes: the shim's own live-table memory unmapped (not in released_bytes). */
-struct st_rec_trim {
-    uint32_t seq, trigger;      /* enum st_trim_trigger */
-    uint64_t time_ns;
-    uint64_t rss_before, rss_after;
-    uint64_t released_bytes;
-    uint64_t duration_ns;
-    uint32_t arenas_trimmed, arenas_skipped;
-    uint64_t max_lock_hold_ns;
-    uint64_t top_released_bytes, bin_released_bytes;
-    uint32_t slices, flags;
-    uint64_t shim_released_bytes;
-};
+#define ST_FIELDS_TRIM(X) \
+    X(uint32_t, seq, , 1) X(uint32_t, trigger, , 0) /* enum st_trim_trigger */ \
+    X(uint64_t, time_ns, , 1) \
+    X(uint64_t, rss_before, , 1) X(uint64_t, rss_after, , 1) \
+    X(uint64_t, released_bytes, , 1) \
+    X(uint64_t, duration_ns, , 1) \
+    X(uint32_t, arenas_trimmed, , 1) X(uint32_t, arenas_skipped, , 1) \
+    /* Appended (trim/): the longest time one arena lock was held, what the top chunks and \
+     * the pages inside free bins gave back, how many lock slices the sweep took, flags \
+     * (0x1 malloc_trim(0) ran first, 0x2 idle-all, 0x4 a free list failed validation), and the shim's own table bytes \
+     * released. 0 from older writers. */ \
+    X(uint64_t, max_lock_hold_ns, , 1) \
+    X(uint64_t, top_released_bytes, , 1) X(uint64_t, bin_released_bytes, , 1) \
+    X(uint32_t, slices, , 1) X(uint32_t, flags, , 1) \
+    X(uint64_t, shim_released_bytes, , 1)
+struct st_rec_trim { ST_FIELDS_TRIM(ST_DECLARE_FIELD_) };
 
 /* st_rec_trim_arena.arena_id of the row for glibc's own malloc_trim(0) pass, measured for
  * all arenas at once; the other rows are the top-chunk releases, one per thread arena. */
 #define ST_TRIM_ARENA_GLIBC_PASS 0xFFFFFFFFu
 
-struct st_rec_trim_arena {
-    uint32_t seq, arena_id;
-    uint64_t released_bytes, duration_ns;
-};
+#define ST_FIELDS_TRIM_ARENA(X) \
+    X(uint32_t, seq, , 0) X(uint32_t, arena_id, , 0) \
+    X(uint64_t, released_bytes, , 0) X(uint64_t, duration_ns, , 0)
+struct st_rec_trim_arena { ST_FIELDS_TRIM_ARENA(ST_DECLARE_FIELD_) };
 
 enum st_event {
-    ST_EV_SAMPLE = 0, ST_EV_TRIM = 1, ST_EV_SESSION_END = 2, ST_EV_DUMP = 3,
+#define ST_ENUM_(name, value, text) ST_EV_##name = value,
+    ST_EVENTS(ST_ENUM_)
+#undef ST_ENUM_
 };
 
-struct st_rec_timeline {
-    uint64_t time_ns;
-    uint64_t rss_bytes, live_bytes, heap_resident_bytes;
-    uint32_t event;             /* enum st_event */
-    uint32_t narenas;           /* variable part: uint64_t resident per arena id */
-    uint64_t event_arg;         /* trim seq or session id */
-};
+#define ST_FIELDS_TIMELINE(X) \
+    X(uint64_t, time_ns, , 1) \
+    X(uint64_t, rss_bytes, , 1) X(uint64_t, live_bytes, , 1) X(uint64_t, heap_resident_bytes, , 1) \
+    X(uint32_t, event, , 0) /* enum st_event */ \
+    X(uint32_t, narenas, , 0) /* variable part: uint64_t resident per arena id */ \
+    X(uint64_t, event_arg, , 1) /* trim seq or session id */
+struct st_rec_timeline { ST_FIELDS_TIMELINE(ST_DECLARE_FIELD_) };
 
 #define ST_OCC_BUCKETS 11       /* live bytes per page: 0, (0,10%], (10,20%] .. (90,100%] */
 
-struct st_rec_occupancy {
-    uint32_t arena_id, reserved;
-    uint64_t page_size;
-    uint64_t pages[ST_OCC_BUCKETS];
-};
+#define ST_FIELDS_OCCUPANCY(X) \
+    X(uint32_t, arena_id, , 0) X(uint32_t, reserved, , 0) \
+    X(uint64_t, page_size, , 0) \
+    X(uint64_t, pages, [ST_OCC_BUCKETS], 0)
+struct st_rec_occupancy { ST_FIELDS_OCCUPANCY(ST_DECLARE_FIELD_) };
 
-struct st_rec_pin {
-    uint32_t arena_id, site_id;
-    uint64_t pages;             /* resident pages under 10% occupancy it holds live bytes in */
-    uint64_t bytes;
-};
+#define ST_FIELDS_PIN(X) \
+    X(uint32_t, arena_id, , 0) X(uint32_t, site_id, , 0) \
+    X(uint64_t, pages, , 0) /* resident pages under 10% occupancy it holds live bytes in */ \
+    X(uint64_t, bytes, , 0)
+struct st_rec_pin { ST_FIELDS_PIN(ST_DECLARE_FIELD_) };
+
+/* The configuration in force when the dump was written, parsed (what the shim acted on),
+ * followed by the raw environment it came from: NUL-terminated "NAME=value" strings for
+ * every SESSTRIM_*, GLIBC_TUNABLES and MALLOC_* variable. -1: not set. */
+#define ST_CONFIG_DUMP_ON_SESSION_END 0x1u
+#define ST_CONFIG_SESSION_INHERIT     0x2u
+#define ST_CONFIG_TRIM_SESSION_END    0x4u   /* SESSTRIM_TRIM has session-end */
+#define ST_CONFIG_TRIM_GLIBC_PASS     0x8u   /* glibc=on: malloc_trim(0) runs first */
+
+#define ST_FIELDS_CONFIG(X) \
+    X(uint32_t, stacks_mode, , 0) /* SESSTRIM_STACKS: 0 off, 1 sampled, 2 every allocation */ \
+    X(uint32_t, flags, , 0) /* ST_CONFIG_* */ \
+    X(uint64_t, stack_sample_bytes, , 0) \
+    X(int64_t, arena_max, , 0) /* SESSTRIM_ARENA_MAX applied with mallopt, -1 unset */ \
+    X(int64_t, trim_threshold, , 0) /* SESSTRIM_TRIM_THRESHOLD applied with mallopt, -1 unset */ \
+    X(uint32_t, dump_signal, , 0) X(uint32_t, log_target, , 0) \
+    X(uint64_t, dump_interval_ns, , 0) X(uint64_t, timeline_interval_ns, , 0) \
+    X(uint64_t, session_leftover_log, , 0) X(uint64_t, sessions_kept, , 0) \
+    /* SESSTRIM_TRIM parsed; 0 = trigger off */ \
+    X(uint64_t, trim_idle_ns, , 0) X(uint64_t, trim_rss_high, , 0) X(uint64_t, trim_every_ns, , 0) X(uint64_t, trim_free_resident, , 0) \
+    X(uint64_t, trim_min_interval_ns, , 0) X(uint64_t, trim_check_ns, , 0) X(uint64_t, trim_quiet_ns, , 0) X(uint64_t, trim_pad, , 0) \
+    X(uint32_t, trim_bad_tokens, , 0) X(uint32_t, reserved, , 0) \
+    /* glibc's own settings from the environment, parsed; -1 = not set */ \
+    X(int64_t, env_arena_max, , 0) /* MALLOC_ARENA_MAX or glibc.malloc.arena_max */ \
+    X(int64_t, env_trim_threshold, , 0) /* MALLOC_TRIM_THRESHOLD_ or glibc.malloc.trim_threshold */ \
+    X(int64_t, env_mmap_threshold, , 0) /* MALLOC_MMAP_THRESHOLD_ or glibc.malloc.mmap_threshold */
+struct st_rec_config { ST_FIELDS_CONFIG(ST_DECLARE_FIELD_) };
 
 struct st_rec_end {
     uint64_t record_count;      /* records before END */

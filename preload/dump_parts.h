@@ -21,6 +21,9 @@ void dump_walk_live(struct dump_walk *w);
 void dump_walk_release(struct dump_walk *w);
 
 void dump_process_record(struct st_dump_writer *w, int reason, const struct dump_walk *walk);
+/* The settings in force (SESSTRIM_*, parsed SESSTRIM_TRIM, glibc's malloc variables);
+ * written by dump_process_record right after the PROCESS record. */
+void dump_config_record(struct st_dump_writer *w);
 void dump_arena_records(struct st_dump_writer *w, const struct dump_walk *walk);
 void dump_thread_records(struct st_dump_writer *w);
 void dump_mapping_records(struct st_dump_writer *w);     /* smaps.c */

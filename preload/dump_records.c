@@ -8,6 +8,9 @@
 #include "shim.h"
 #include "arena_stats.h"
 #include "dump_parts.h"
+#include "trim.h"
+
+extern char **environ;
 
 static void walk_entry(const struct st_entry *e, void *ctx)
 {
@@ -85,6 +88,7 @@ void dump_process_record(struct st_dump_writer *w, int reason, const struct dump
     p.mi_arena = mi.arena; p.mi_ordblks = mi.ordblks; p.mi_hblks = mi.hblks; p.mi_hblkhd = mi.hblkhd;
     p.mi_uordblks = mi.uordblks; p.mi_fordblks = mi.fordblks; p.mi_keepcost = mi.keepcost;
     p.meta_bytes = meta_bytes_mapped();
+    p.meta_resident_bytes = meta_bytes_resident();
     p.heap_max_size = st_heap_max_size;
     p.page_size = (uint64_t)sysconf(_SC_PAGESIZE);
     p.stack_sample_bytes = st_opt.stacks_mode == ST_STACKS_ALL ? 1 :
@@ -95,6 +99,80 @@ void dump_process_record(struct st_dump_writer *w, int reason, const struct dump
     size_t len = st_read_small_file(ST_PROC_SELF "/cmdline", p.cmdline, sizeof p.cmdline);
     for (size_t i = 0; i + 1 < len; i++) if (!p.cmdline[i]) p.cmdline[i] = ' ';
     dump_put(w, ST_REC_PROCESS, &p, sizeof p, NULL, 0);
+    dump_config_record(w);
+}
+
+static bool env_is(const char *e, const char *prefix)
+{
+    return strncmp(e, prefix, strlen(prefix)) == 0;
+}
+
+/* A decimal value after "name=" inside `s` (GLIBC_TUNABLES: "a.b=1:c.d=2"); -1 if absent. */
+static int64_t tunable(const char *s, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = s; p && *p;) {
+        if (strncmp(p, name, n) == 0 && p[n] == '=') return strtoll(p + n + 1, NULL, 0);
+        p = strchr(p, ':');
+        if (p) p++;
+    }
+    return -1;
+}
+
+/* The settings in force, parsed, and the environment they came from. The environment is
+ * read through environ (no getenv copies, no allocation); the variable part holds at most
+ * 4 KiB of "NAME=value\0" strings. */
+void dump_config_record(struct st_dump_writer *w)
+{
+    struct st_rec_config c;
+    memset(&c, 0, sizeof c);
+    c.stacks_mode = (uint32_t)st_opt.stacks_mode;
+    c.stack_sample_bytes = st_opt.stack_sample_bytes;
+    c.arena_max = st_opt.arena_max > 0 ? st_opt.arena_max : -1;
+    c.trim_threshold = st_opt.trim_threshold;
+    c.dump_signal = (uint32_t)st_opt.dump_signal;
+    c.log_target = (uint32_t)st_opt.log_target;
+    c.dump_interval_ns = st_opt.dump_interval_ms * 1000000ull;
+    c.timeline_interval_ns = st_opt.timeline_interval_ms * 1000000ull;
+    c.session_leftover_log = st_opt.session_leftover_log;
+    c.sessions_kept = st_opt.sessions_kept;
+    c.flags = (st_opt.dump_on_session_end ? ST_CONFIG_DUMP_ON_SESSION_END : 0) |
+              (st_opt.session_inherit ? ST_CONFIG_SESSION_INHERIT : 0) |
+              (trim_pol.session_end ? ST_CONFIG_TRIM_SESSION_END : 0) |
+              (trim_pol.glibc_pass ? ST_CONFIG_TRIM_GLIBC_PASS : 0);
+    c.trim_idle_ns = trim_pol.idle_ns;
+    c.trim_rss_high = trim_pol.rss_high;
+    c.trim_every_ns = trim_pol.every_ns;
+    c.trim_free_resident = trim_pol.free_resident;
+    c.trim_min_interval_ns = trim_pol.min_interval_ns;
+    c.trim_check_ns = trim_pol.check_ns;
+    c.trim_quiet_ns = trim_pol.quiet_ns;
+    c.trim_pad = trim_pol.pad;
+    c.trim_bad_tokens = trim_pol.bad_tokens;
+    c.env_arena_max = c.env_trim_threshold = c.env_mmap_threshold = -1;
+
+    static char env[4096];      /* under the dump lock */
+    size_t used = 0;
+    for (char **e = environ; e && *e; e++) {
+        const char *v = *e;
+        if (!env_is(v, "SESSTRIM_") && !env_is(v, "GLIBC_TUNABLES=") && !env_is(v, "MALLOC_")) continue;
+        if (env_is(v, "GLIBC_TUNABLES=")) {
+            const char *t = v + strlen("GLIBC_TUNABLES=");
+            int64_t x;
+            if ((x = tunable(t, "glibc.malloc.arena_max")) >= 0) c.env_arena_max = x;
+            if ((x = tunable(t, "glibc.malloc.trim_threshold")) >= 0) c.env_trim_threshold = x;
+            if ((x = tunable(t, "glibc.malloc.mmap_threshold")) >= 0) c.env_mmap_threshold = x;
+        }
+        /* glibc reads the old variables after the tunables, so they win when both are set */
+        if (env_is(v, "MALLOC_ARENA_MAX=")) c.env_arena_max = strtoll(v + 17, NULL, 0);
+        if (env_is(v, "MALLOC_TRIM_THRESHOLD_=")) c.env_trim_threshold = strtoll(v + 23, NULL, 0);
+        if (env_is(v, "MALLOC_MMAP_THRESHOLD_=")) c.env_mmap_threshold = strtoll(v + 23, NULL, 0);
+        size_t len = strlen(v) + 1;
+        if (used + len > sizeof env) continue;
+        memcpy(env + used, v, len);
+        used += len;
+    }
+    dump_put(w, ST_REC_CONFIG, &c, sizeof c, env, (uint32_t)used);
 }
 
 /* With no thread arena ever created, main_arena's address cannot be found (glibc does not
@@ -189,10 +267,8 @@ void dump_thread_records(struct st_dump_writer *w)
         r.cross_frees = t->cross_frees; r.cross_free_bytes = t->cross_free_bytes;
         r.freed_by_others = __atomic_load_n(&t->freed_by_others, __ATOMIC_RELAXED);
         r.freed_by_others_bytes = __atomic_load_n(&t->freed_by_others_bytes, __ATOMIC_RELAXED);
-        uint64_t self_freed = r.freed_bytes - r.cross_free_bytes;
-        uint64_t self_frees = r.frees - r.cross_frees;
-        r.live_bytes = r.alloc_bytes - self_freed - r.freed_by_others_bytes;
-        r.live_count = r.allocs - self_frees - r.freed_by_others;
+        /* live_bytes/live_count stay 0: the counters above were read at different moments
+         * (other threads keep freeing), so only the reader derives and clamps them. */
         r.home_arena = t->home_arena;
         thread_name(t, r.name);
         dump_put(w, ST_REC_THREAD, &r, sizeof r, NULL, 0);

@@ -40,7 +40,8 @@ enum st_lock_rank {
     ST_RANK_TIMELINE,       /* timeline samples */
     ST_RANK_ARENAS,         /* arena registry */
     ST_RANK_THREADS,        /* thread list */
-    ST_RANK_META,           /* the shim's own allocator: innermost, takes nothing */
+    ST_RANK_META,           /* the shim's own allocator: takes only the region list */
+    ST_RANK_META_REGIONS,   /* where the shim's mappings are (metamem.c): innermost */
     ST_RANK_COUNT
 };
 

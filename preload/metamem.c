@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "shim.h"
+#include "arena_stats.h"
 
 /* Size classes 16 B .. 4 KiB (powers of two), carved from 1 MiB regions; bigger blocks
  * are mapped whole. Freed blocks go on a per-class list: metadata churn stays bounded. */
@@ -27,6 +28,43 @@ static void meta_repair(uint32_t i)
 ST_LOCK_DEFINE(meta_lock, ST_RANK_META, meta_repair);
 static uint64_t mapped_bytes;
 
+/* Where the shim's mappings are, so a dump can measure how much of them is resident (the
+ * report's "sesstrim's own tables" layer). Bounded; regions beyond it count as resident. */
+#define META_REGIONS_MAX 1024
+static struct { uintptr_t start; size_t len; } regions[META_REGIONS_MAX];
+static unsigned nregions;
+static uint64_t untracked_bytes;
+/* Taken inside meta_lock (meta_alloc maps a new region): its own, innermost rank. A torn
+ * entry in a fork child only skews the resident measure: nothing to repair. */
+ST_LOCK_DEFINE(regions_lock, ST_RANK_META_REGIONS, NULL);
+
+static void region_note(void *p, size_t size)
+{
+    st_lock(&regions_lock);
+    if (nregions < META_REGIONS_MAX) regions[nregions++].start = (uintptr_t)p, regions[nregions - 1].len = size;
+    else untracked_bytes += size;
+    st_unlock(&regions_lock);
+}
+
+static void region_forget(void *p, size_t size)
+{
+    st_lock(&regions_lock);
+    unsigned i = 0;
+    while (i < nregions && regions[i].start != (uintptr_t)p) i++;
+    if (i < nregions) regions[i] = regions[--nregions];
+    else if (untracked_bytes >= size) untracked_bytes -= size;
+    st_unlock(&regions_lock);
+}
+
+uint64_t meta_bytes_resident(void)
+{
+    st_lock(&regions_lock);
+    uint64_t r = untracked_bytes;
+    for (unsigned i = 0; i < nregions; i++) r += resident_bytes(regions[i].start, regions[i].start + regions[i].len);
+    st_unlock(&regions_lock);
+    return r;
+}
+
 void *meta_map(size_t size)
 {
     size = (size + 4095) & ~(size_t)4095;
@@ -34,6 +72,7 @@ void *meta_map(size_t size)
                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED || (uintptr_t)p > (uintptr_t)-4096) return NULL;
     __atomic_add_fetch(&mapped_bytes, size, __ATOMIC_RELAXED);
+    region_note(p, size);
     return p;
 }
 
@@ -41,6 +80,7 @@ void meta_unmap(void *p, size_t size)
 {
     if (!p) return;
     size = (size + 4095) & ~(size_t)4095;
+    region_forget(p, size);
     syscall(SYS_munmap, p, size);
     __atomic_sub_fetch(&mapped_bytes, size, __ATOMIC_RELAXED);
 }

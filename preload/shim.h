@@ -74,6 +74,7 @@ void meta_free(void *p, size_t size);
 void *meta_map(size_t size);      /* whole pages, for tables; returns NULL on failure */
 void meta_unmap(void *p, size_t size);
 uint64_t meta_bytes_mapped(void);
+uint64_t meta_bytes_resident(void);  /* resident pages of what meta_map mapped (mincore) */
 
 /* ---------------------------------------------------------------- lock.h */
 #include "lock.h"

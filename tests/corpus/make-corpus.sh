@@ -41,4 +41,11 @@ grep -v '^process' "$base" | gen - "$OUT/bad-no-process.bin"
     | gen - "$OUT/good-unknown-record.bin"
 { cat "$base"; echo "arena id=7 kind=1 live_bytes=3M fixed=200"; echo "thread idx=9 name=newer fixed=400"; } \
     | gen - "$OUT/good-newer-fields.bin"
+# Names that are not UTF-8 (a session, the exe, a thread, a mapping) and the settings record:
+# every JSON output must stay valid UTF-8 over them.
+{ cat "$base"; printf 'session id=77 name="caf\xc3\xa9 \xff\xfe\x80 end" flags=1 leftover_bytes=1M\n'
+  printf 'thread idx=5 name="w\xe9rker\x01"\n'
+  printf 'mapping start=0x1000 end=0x2000 rss=4K perms=5 name="/opt/\xff\xfebin"\n'
+  printf 'config trim_idle_ns=2000000000 env="SESSTRIM_TRIM=idle=2s;SESSTRIM_DUMP=/tmp/\xffd"\n'; } \
+    | gen - "$OUT/good-nonutf8.bin"
 echo "corpus written to $OUT"

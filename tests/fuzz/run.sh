@@ -17,7 +17,7 @@ SRC=$(ls "$ROOT"/analyzer/*.c | grep -v '/main\.c$')
 "$CLANG" -std=c11 -D_GNU_SOURCE -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -g -O1 \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     $(pkg-config --cflags libdw 2>/dev/null) -I"$ROOT/include" -I"$ROOT/analyzer" \
-    "$ROOT/tests/fuzz/fuzz_reader.c" $SRC -o "$OUT/fuzz_reader" -ldw -lelf -lm
+    "$ROOT/tests/fuzz/fuzz_reader.c" $SRC -o "$OUT/fuzz_reader" -ldw -lelf -lm -liberty
 cp -n "$ROOT"/tests/corpus/*.bin "$OUT/corpus/" 2>/dev/null || true
 echo "fuzzing the dump reader for ${SECS}s (corpus $OUT/corpus, crashes in $OUT/artifacts)"
 unset LD_PRELOAD

@@ -6,7 +6,8 @@
  * Spec: one record per line, "<kind> field=value ...", '#' starts a comment. Field names are
  * the struct members of include/sesstrim_dump.h (process pid=7 rss_bytes=64M exe=/bin/x).
  * Numbers take K/M/G (binary) suffixes and 0x. Strings may be "double quoted".
- * Extra keys: mapping name=, module path= build_id=HEX, site frames=A,B,..,
+ * Extra keys: mapping name=, module path= build_id=HEX, site frames=A,B,.., config env=A=1;B=2
+ * (its int64 settings default to -1, unset),
  * timeline resident=A,B,.. (narenas follows), occupancy pages=b0,..,b10,
  * any record fixed=N (fixed_size written; beyond the struct it is filled with 0xAB) and
  * claim_total=N (the total_size the header claims, payload unchanged),
@@ -20,86 +21,69 @@
 
 struct field { const char *name; size_t off, size; char kind; /* u number, s string */ };
 
-#define U(T, f) {#f, offsetof(struct T, f), sizeof(((struct T *)0)->f), 'u'}
-#define S(T, f) {#f, offsetof(struct T, f), sizeof(((struct T *)0)->f), 's'}
+/* The field tables come from the record lists in sesstrim_dump.h: every field of every
+ * record can be set by name, numbers ('u', 4 or 8 bytes) or char arrays ('s'); other arrays
+ * (build_id, pages, ...) have their own keys below. */
+#define KIND_(v) _Generic((v), char *: 's', uint32_t: 'u', uint64_t: 'u', int64_t: 'u', default: 0)
+#define FIELD_(type, name, dim, json) \
+    {#name, offsetof(struct REC_, name), sizeof(((struct REC_ *)0)->name), KIND_(((struct REC_ *)0)->name)},
 #define END_FIELDS {NULL, 0, 0, 0}
+#define TABLE_(var, list) static const struct field var[] = {list(FIELD_) END_FIELDS};
 
-static const struct field f_process[] = {
-    U(st_rec_process, pid), U(st_rec_process, ppid), U(st_rec_process, flags), U(st_rec_process, reason),
-    U(st_rec_process, time_ns), U(st_rec_process, start_ns), U(st_rec_process, rss_bytes),
-    U(st_rec_process, rss_anon_bytes), U(st_rec_process, rss_file_bytes), U(st_rec_process, vm_bytes),
-    U(st_rec_process, live_bytes), U(st_rec_process, live_chunk_bytes), U(st_rec_process, live_count),
-    U(st_rec_process, total_allocs), U(st_rec_process, total_frees), U(st_rec_process, untracked_frees),
-    U(st_rec_process, glibc_mmapped_bytes), U(st_rec_process, glibc_mmapped_count),
-    U(st_rec_process, mi_arena), U(st_rec_process, mi_ordblks), U(st_rec_process, mi_hblks),
-    U(st_rec_process, mi_hblkhd), U(st_rec_process, mi_uordblks), U(st_rec_process, mi_fordblks),
-    U(st_rec_process, mi_keepcost), U(st_rec_process, meta_bytes), U(st_rec_process, heap_max_size),
-    U(st_rec_process, page_size), U(st_rec_process, stack_sample_bytes),
-    S(st_rec_process, glibc_version), S(st_rec_process, exe), S(st_rec_process, cmdline), END_FIELDS};
-static const struct field f_arena[] = {
-    U(st_rec_arena, id), U(st_rec_arena, kind), U(st_rec_arena, address), U(st_rec_arena, live_bytes),
-    U(st_rec_arena, live_chunk_bytes), U(st_rec_arena, live_count), U(st_rec_arena, system_bytes),
-    U(st_rec_arena, max_system_bytes), U(st_rec_arena, heaps), U(st_rec_arena, heap_bytes),
-    U(st_rec_arena, free_bin_bytes), U(st_rec_arena, free_fast_bytes), U(st_rec_arena, top_bytes),
-    U(st_rec_arena, top_resident_bytes), U(st_rec_arena, free_resident_bytes),
-    U(st_rec_arena, resident_bytes), U(st_rec_arena, attached_threads), U(st_rec_arena, threads_seen),
-    END_FIELDS};
-static const struct field f_arena_thread[] = {
-    U(st_rec_arena_thread, arena_id), U(st_rec_arena_thread, thread_idx), U(st_rec_arena_thread, allocs),
-    END_FIELDS};
-static const struct field f_thread[] = {
-    U(st_rec_thread, idx), U(st_rec_thread, tid), U(st_rec_thread, parent_idx), U(st_rec_thread, flags),
-    U(st_rec_thread, start_ns), U(st_rec_thread, exit_ns), U(st_rec_thread, allocs), U(st_rec_thread, frees),
-    U(st_rec_thread, alloc_bytes), U(st_rec_thread, freed_bytes), U(st_rec_thread, live_bytes),
-    U(st_rec_thread, live_count), U(st_rec_thread, cross_frees), U(st_rec_thread, cross_free_bytes),
-    U(st_rec_thread, freed_by_others), U(st_rec_thread, freed_by_others_bytes),
-    U(st_rec_thread, home_arena), S(st_rec_thread, name), END_FIELDS};
-static const struct field f_xfree[] = {
-    U(st_rec_xfree, freer_idx), U(st_rec_xfree, alloc_idx), U(st_rec_xfree, count), U(st_rec_xfree, bytes),
-    END_FIELDS};
-static const struct field f_mmaps[] = {
-    U(st_rec_mmaps, anon_bytes), U(st_rec_mmaps, anon_count), U(st_rec_mmaps, file_bytes),
-    U(st_rec_mmaps, file_count), U(st_rec_mmaps, mmap_calls), U(st_rec_mmaps, munmap_calls),
-    U(st_rec_mmaps, mremap_calls), U(st_rec_mmaps, untracked_munmaps), END_FIELDS};
-static const struct field f_mapping[] = {
-    U(st_rec_mapping, start), U(st_rec_mapping, end), U(st_rec_mapping, rss), U(st_rec_mapping, pss),
-    U(st_rec_mapping, anonymous), U(st_rec_mapping, private_dirty), U(st_rec_mapping, swap),
-    U(st_rec_mapping, kind), U(st_rec_mapping, perms), END_FIELDS};
-static const struct field f_session[] = {
-    U(st_rec_session, id), U(st_rec_session, parent_id), U(st_rec_session, begin_ns), U(st_rec_session, end_ns),
-    U(st_rec_session, live_bytes), U(st_rec_session, live_count), U(st_rec_session, peak_bytes),
-    U(st_rec_session, total_alloc_bytes), U(st_rec_session, total_allocs), U(st_rec_session, frees),
-    U(st_rec_session, leftover_bytes), U(st_rec_session, leftover_count), U(st_rec_session, kept_in_bytes),
-    U(st_rec_session, kept_in_count), U(st_rec_session, threads_seen), U(st_rec_session, flags),
-    S(st_rec_session, name), END_FIELDS};
-static const struct field f_session_summary[] = {
-    U(st_rec_session_summary, folded_sessions), U(st_rec_session_summary, folded_alloc_bytes),
-    U(st_rec_session_summary, folded_allocs), U(st_rec_session_summary, folded_leftover_bytes),
-    U(st_rec_session_summary, folded_leftover_count), U(st_rec_session_summary, open_sessions),
-    U(st_rec_session_summary, ended_sessions_total), END_FIELDS};
-static const struct field f_session_site[] = {
-    U(st_rec_session_site, session_id), U(st_rec_session_site, site_id), U(st_rec_session_site, bytes),
-    U(st_rec_session_site, count), END_FIELDS};
-static const struct field f_site[] = {
-    U(st_rec_site, id), U(st_rec_site, nframes), U(st_rec_site, live_bytes), U(st_rec_site, live_count),
-    U(st_rec_site, total_bytes), U(st_rec_site, total_allocs), END_FIELDS};
-static const struct field f_module[] = {
-    U(st_rec_module, base), U(st_rec_module, size), U(st_rec_module, build_id_len), END_FIELDS};
-static const struct field f_trim[] = {
-    U(st_rec_trim, seq), U(st_rec_trim, trigger), U(st_rec_trim, time_ns), U(st_rec_trim, rss_before),
-    U(st_rec_trim, rss_after), U(st_rec_trim, released_bytes), U(st_rec_trim, duration_ns),
-    U(st_rec_trim, arenas_trimmed), U(st_rec_trim, arenas_skipped), END_FIELDS};
-static const struct field f_trim_arena[] = {
-    U(st_rec_trim_arena, seq), U(st_rec_trim_arena, arena_id), U(st_rec_trim_arena, released_bytes),
-    U(st_rec_trim_arena, duration_ns), END_FIELDS};
-static const struct field f_timeline[] = {
-    U(st_rec_timeline, time_ns), U(st_rec_timeline, rss_bytes), U(st_rec_timeline, live_bytes),
-    U(st_rec_timeline, heap_resident_bytes), U(st_rec_timeline, event), U(st_rec_timeline, narenas),
-    U(st_rec_timeline, event_arg), END_FIELDS};
-static const struct field f_occupancy[] = {
-    U(st_rec_occupancy, arena_id), U(st_rec_occupancy, page_size), END_FIELDS};
-static const struct field f_pin[] = {
-    U(st_rec_pin, arena_id), U(st_rec_pin, site_id), U(st_rec_pin, pages), U(st_rec_pin, bytes), END_FIELDS};
+#define REC_ st_rec_process
+TABLE_(f_process, ST_FIELDS_PROCESS)
+#undef REC_
+#define REC_ st_rec_arena
+TABLE_(f_arena, ST_FIELDS_ARENA)
+#undef REC_
+#define REC_ st_rec_arena_thread
+TABLE_(f_arena_thread, ST_FIELDS_ARENA_THREAD)
+#undef REC_
+#define REC_ st_rec_thread
+TABLE_(f_thread, ST_FIELDS_THREAD)
+#undef REC_
+#define REC_ st_rec_xfree
+TABLE_(f_xfree, ST_FIELDS_XFREE)
+#undef REC_
+#define REC_ st_rec_mmaps
+TABLE_(f_mmaps, ST_FIELDS_MMAPS)
+#undef REC_
+#define REC_ st_rec_mapping
+TABLE_(f_mapping, ST_FIELDS_MAPPING)
+#undef REC_
+#define REC_ st_rec_session
+TABLE_(f_session, ST_FIELDS_SESSION)
+#undef REC_
+#define REC_ st_rec_session_summary
+TABLE_(f_session_summary, ST_FIELDS_SESSION_SUMMARY)
+#undef REC_
+#define REC_ st_rec_session_site
+TABLE_(f_session_site, ST_FIELDS_SESSION_SITE)
+#undef REC_
+#define REC_ st_rec_site
+TABLE_(f_site, ST_FIELDS_SITE)
+#undef REC_
+#define REC_ st_rec_module
+TABLE_(f_module, ST_FIELDS_MODULE)
+#undef REC_
+#define REC_ st_rec_trim
+TABLE_(f_trim, ST_FIELDS_TRIM)
+#undef REC_
+#define REC_ st_rec_trim_arena
+TABLE_(f_trim_arena, ST_FIELDS_TRIM_ARENA)
+#undef REC_
+#define REC_ st_rec_timeline
+TABLE_(f_timeline, ST_FIELDS_TIMELINE)
+#undef REC_
+#define REC_ st_rec_occupancy
+TABLE_(f_occupancy, ST_FIELDS_OCCUPANCY)
+#undef REC_
+#define REC_ st_rec_pin
+TABLE_(f_pin, ST_FIELDS_PIN)
+#undef REC_
+#define REC_ st_rec_config
+TABLE_(f_config, ST_FIELDS_CONFIG)
+#undef REC_
 
 struct kind { const char *name; uint16_t type; size_t size; const struct field *fields; };
 static const struct kind kinds[] = {
@@ -120,6 +104,7 @@ static const struct kind kinds[] = {
     {"timeline", ST_REC_TIMELINE, sizeof(struct st_rec_timeline), f_timeline},
     {"occupancy", ST_REC_OCCUPANCY, sizeof(struct st_rec_occupancy), f_occupancy},
     {"pin", ST_REC_PIN, sizeof(struct st_rec_pin), f_pin},
+    {"config", ST_REC_CONFIG, sizeof(struct st_rec_config), f_config},
     {"record", 0, 0, NULL},
 };
 
@@ -242,6 +227,10 @@ static void spec_line(char *line)
     static unsigned char rec[4096], var[MAX_VAR];
     memset(rec, 0xAB, sizeof rec); /* bytes past the struct: a "newer writer's" fields */
     memset(rec, 0, k->size);
+    if (k->type == ST_REC_CONFIG) { /* unset (-1) unless the spec gives a value */
+        struct st_rec_config *c = (struct st_rec_config *)rec;
+        c->arena_max = c->trim_threshold = c->env_arena_max = c->env_trim_threshold = c->env_mmap_threshold = -1;
+    }
     size_t var_len = 0, fixed_len = k->size;
     uint16_t type = k->type;
     uint64_t claim_total = 0, list[MAX_VAR / 8];
@@ -252,7 +241,7 @@ static void spec_line(char *line)
         const char *key = words[i], *val = eq + 1;
         const struct field *f = NULL;
         for (const struct field *c = k->fields; c && c->name; c++)
-            if (strcmp(c->name, key) == 0) f = c;
+            if (c->kind && strcmp(c->name, key) == 0) f = c; /* kind 0: arrays, set by their own keys */
         if (f) { store(rec, f, val); continue; }
         if (strcmp(key, "fixed") == 0) {
             fixed_len = parse_number(val);
@@ -271,6 +260,12 @@ static void spec_line(char *line)
             var_len = strlen(val) + 1;
             if (var_len > MAX_VAR) die("string too long", NULL);
             memcpy(var, val, var_len);
+        } else if (strcmp(key, "env") == 0 && k->type == ST_REC_CONFIG) {
+            /* "A=1;B=2" -> "A=1\0B=2\0" */
+            var_len = strlen(val) + 1;
+            if (var_len > MAX_VAR) die("string too long", NULL);
+            memcpy(var, val, var_len);
+            for (size_t b = 0; b < var_len; b++) if (var[b] == ';') var[b] = 0;
         } else if (strcmp(key, "build_id") == 0 && k->type == ST_REC_MODULE) {
             struct st_rec_module *m = (struct st_rec_module *)rec;
             size_t n = strlen(val) / 2;

@@ -73,9 +73,20 @@ expect "occupancy histograms per process" "$(per_section '<svg class="chart occu
 expect "occupancy bars per process" "$(per_section 'class="occ-bar"')" \
     "$(want $((P_ARENAS * 11)) $((C1_ARENAS * 11)) $((C2_ARENAS * 11)))"
 expect "trim rows per process" "$(per_section '<tr class="trim">')" "$(want $P_TRIMS $C1_TRIMS $C2_TRIMS)"
-expect "layer segments per process" "$(per_section 'class="layer"')" "$(want 9 9 9)"
+expect "layer segments per process" "$(per_section 'class="layer"')" "$(want 12 12 12)"
+# The page opens with what a person needs: in every process section the summary and the
+# advice come before the first histogram or chart (timeline, arenas, occupancy).
+order=$(awk 'BEGIN { RS = "<section class=\"process\"" } NR > 1 {
+    match($0, /data-pid="[0-9]+"/); pid = substr($0, RSTART + 10, RLENGTH - 11)
+    s = index($0, "class=\"summary-head\""); a = index($0, "class=\"advice-head\"")
+    c = length($0) + 1
+    n = split("<svg class=\"chart timeline\"|<svg class=\"chart occupancy\"|class=\"arena-bar\"", pats, "|")
+    for (i = 1; i <= n; i++) { p = index($0, pats[i]); if (p && p < c) c = p }
+    print pid ":" ((s > 0 && a > s && c > a) ? "ok" : "bad(" s "," a "," c ")") }' "$WORK/dom.html" | sort -n | tr '\n' ' ')
+expect "summary, then advice, before the charts" "$order" "$(want ok ok ok)"
+# one family order for every output: parent first, its children in the order given (c2, c1)
 expect "family rows, parent first" "$(grep -o 'class="family-row" data-pid="[0-9]*" data-ppid="[0-9]*"' "$WORK/dom.html" | grep -o 'data-pid="[0-9]*"' | tr '\n' ' ')" \
-    'data-pid="700" data-pid="701" data-pid="702" '
+    'data-pid="700" data-pid="702" data-pid="701" '
 # labels a person reads: every arena of the parent named, the main one marked
 for a in $(seq 0 $((P_ARENAS - 1))); do
     grep -q "data-arena-id=\"$a\"" "$WORK/dom.html" || fail "arena $a has no bar"
@@ -87,7 +98,7 @@ grep -q '<b>x</b>' "$WORK/dom.html" && fail "session name injected markup"
 # A screenshot for people (kept in the test logs); it must be a real PNG of some size.
 SHOT=$BUILD/test-logs/report_html.png
 mkdir -p "$(dirname "$SHOT")"
-browser --window-size=1100,2400 --screenshot="$SHOT" "file://$WORK/report.html" >/dev/null || fail "screenshot failed"
+browser --window-size=1100,1000 --screenshot="$SHOT" "file://$WORK/report.html" >/dev/null || fail "screenshot failed"
 [ "$(head -c 8 "$SHOT" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] || fail "screenshot is not a PNG"
 [ "$(stat -c %s "$SHOT")" -gt 50000 ] || fail "screenshot suspiciously small (blank page?)"
 echo "screenshot: $SHOT"

@@ -103,15 +103,38 @@ std::string run_diff(st_dump *a, st_dump *b, bool json)
     return s;
 }
 
-// The JSON object of one row: from `"<key_name>": <key>` to the end of that line.
-std::string json_row(const std::string &json, const std::string &section, const std::string &anchor)
+// The JSON on one line: the writer puts each member on its own indented line (strings never
+// hold a raw newline, so dropping newlines and the indentation after them is safe).
+std::string compact(const std::string &json)
 {
+    std::string out;
+    for (size_t i = 0; i < json.size(); i++) {
+        if (json[i] != '\n') { out += json[i]; continue; }
+        while (i + 1 < json.size() && json[i + 1] == ' ') i++;
+    }
+    return out;
+}
+
+// The JSON object of one row: the object around `"<key_name>": <key>` in that section.
+std::string json_row(const std::string &json_in, const std::string &section, const std::string &anchor)
+{
+    std::string json = compact(json_in);
     size_t sec = json.find("\"" + section + "\": [");
     REQUIRE(sec != std::string::npos);
     size_t at = json.find(anchor, sec);
     REQUIRE(at != std::string::npos);
-    size_t eol = json.find('\n', at);
-    return json.substr(at, eol - at);
+    size_t open = json.rfind('{', at);
+    int depth = 0;
+    bool in_str = false;
+    size_t end = open;
+    for (; end < json.size(); end++) {
+        char c = json[end];
+        if (in_str) { if (c == '\\') end++; else if (c == '"') in_str = false; continue; }
+        if (c == '"') in_str = true;
+        else if (c == '{') depth++;
+        else if (c == '}' && --depth == 0) break;
+    }
+    return json.substr(open, end + 1 - open);
 }
 
 // A number after `"side": {` ... `"field": ` inside one row.

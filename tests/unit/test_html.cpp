@@ -203,6 +203,7 @@ TEST_CASE("a process family gets one section per process and a parent-first tabl
 {
     Built parent(1000, 1), c1(1001, 1000), c2(1002, 1000);
     std::vector<st_dump> dumps{*c2.finish(), *parent.finish(), *c1.finish()};   // any order on the command line
+    REQUIRE(model_family_order(dumps.data(), dumps.size()) == 0);  // the model orders (main does this)
     std::string html = render(dumps);
     CHECK(count(html, "<section class=\"process\"") == 3);
     CHECK(count(html, "<tr class=\"family-row\"") == 3);
@@ -214,6 +215,7 @@ TEST_CASE("a process family gets one section per process and a parent-first tabl
     REQUIRE(k2 != std::string::npos);
     CHECK(p < k1);
     CHECK(p < k2);
+    CHECK(k2 < k1);  // siblings keep the given order, as in the text and JSON reports
     CHECK(attr_after(html, "family-row\" data-pid=\"1002\"", "data-ppid") == "1000");
 }
 
