@@ -1,15 +1,19 @@
 // cxx_exceptions: C++ exceptions thrown and caught on many threads at once, with strings and
 // containers allocated on the way (unwinding runs libgcc_s's personality and the program's
-// allocator). The shim's own unwinder must not replace or disturb the program's.
+// allocator). The shim's own unwinder must not replace or disturb the program's. Each
+// thread also owns thread_local containers whose destructors free at thread exit.
 #include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+static thread_local std::vector<std::string> per_thread;
+
 static long thrower(int seed)
 {
     long caught = 0;
+    per_thread.assign(16, std::string(300, 'y'));   // freed by its destructor at thread exit
     for (int i = 0; i < 3000; i++) {
         try {
             std::vector<std::string> v;

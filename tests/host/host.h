@@ -119,6 +119,18 @@ static inline void host_on_signal(int sig, void (*fn)(int))
     sigaction(sig, &sa, NULL);
 }
 
+/* The signal named by SESSTRIM_DUMP_SIGNAL (USR1, SIGUSR2, a number), 0 if unset: programs
+ * that must exercise the shim's signal dump send it only when the shim listens for it. */
+static inline int host_dump_signal(void)
+{
+    const char *v = getenv("SESSTRIM_DUMP_SIGNAL");
+    if (!v || !*v) return 0;
+    if (!strncmp(v, "SIG", 3)) v += 3;
+    if (!strcmp(v, "USR1")) return SIGUSR1;
+    if (!strcmp(v, "USR2")) return SIGUSR2;
+    return atoi(v);
+}
+
 /* Write all of buf to fd or fail. */
 static inline void host_write_all(int fd, const void *buf, size_t len, const char *what)
 {

@@ -2,7 +2,8 @@
  * starts on a 64 MiB boundary looks, by address, like a glibc heap: a dump or trim that
  * reads it without validating it first faults. The program makes such reservations (one
  * anonymous, one MAP_NORESERVE, one partly committed), then asks for a trim and a dump and
- * exits (exit dump); under the runner's configurations signal and periodic dumps run too. */
+ * exits (exit dump); with SESSTRIM_DUMP_SIGNAL set it also sends itself that signal, and
+ * periodic dumps run beside. */
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sesstrim.h>
@@ -44,6 +45,8 @@ int main(void)
     char path[512];
     snprintf(path, sizeof path, "%s/api-dump.bin", side ? side : "/tmp");
     if (side) sesstrim_dump(path);       /* returns -1 without the shim: not printed */
+    int sig = host_dump_signal();
+    if (sig) raise(sig);                 /* a signal dump too, when the shim listens */
     host_sleep_ms(150);                  /* periodic dumps and timeline samples */
     printf("ok: reservations at 64 MiB boundaries: %d %d %d\n",
            ((uintptr_t)a & (64 * MIB - 1)) == 0, ((uintptr_t)b & (64 * MIB - 1)) == 0,

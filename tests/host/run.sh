@@ -12,10 +12,11 @@
 # the kind's own checks (dumps, messages) hold. Prints a kind x config table of
 # PASS / FAIL / HANG / CRASH, then what differed, and exits 1 if any cell did not pass.
 #
-# usage: tests/host/run.sh [-k] [-t SECONDS] [-c CONFIGS] [KIND-PART...]
+# usage: tests/host/run.sh [-k] [-t SECONDS] [-c CONFIGS] [-e VAR=VALUE]... [KIND-PART...]
 #   -k  keep the work directory (printed) for inspection
 #   -t  timeout per run (default 15; HOST_TIMEOUT)
 #   -c  configurations to run, e.g. "b" or "a c" (default "a b c")
+#   -e  add VAR=VALUE to every shim run (to isolate a fault, e.g. -e SESSTRIM_LOG=off)
 #   HOST_GDB=1: save all threads' backtraces of a hung program in its cell directory (with -k)
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,9 +27,10 @@ BIN=$BUILD/tests/host
 TMO=${HOST_TIMEOUT:-15}
 CONFIGS="a b c"
 KEEP=0
-while getopts "kt:c:" o; do
+EXTRA_ENV=()
+while getopts "kt:c:e:" o; do
     case $o in
-        k) KEEP=1;; t) TMO=$OPTARG;; c) CONFIGS=$OPTARG;;
+        k) KEEP=1;; t) TMO=$OPTARG;; c) CONFIGS=$OPTARG;; e) EXTRA_ENV+=("$OPTARG");;
         *) sed -n '2,20p' "$0"; exit 2;;
     esac
 done
@@ -51,6 +53,7 @@ KINDS=(
     "stderr_datafile|stderr_datafile|SHIM|"
     "dup2_lowfds|dup2_lowfds|SHIM|"
     "first_fd|first_fd|SHIM|"
+    "fd_exhaustion|fd_exhaustion|SHIM|"
     "stderr_quiet|stderr_quiet|SHIM|"
     "stderr_epipe|stderr_epipe|SHIM|"
     "signal_reentry|signal_reentry|SHIM|"
@@ -66,6 +69,7 @@ KINDS=(
     "cancel_fputs|cancel_fputs|SHIM|"
     "cancel_malloc|cancel_malloc|SHIM|"
     "cxx_exceptions|cxx_exceptions|SHIM|"
+    "tsd_destructors|tsd_destructors|SHIM|"
     "dlopen_loop|dlopen_loop|SHIM|"
     "prot_none_reservation|prot_none_reservation|SHIM|"
     "exit_during_churn|exit_during_churn|SHIM|"
@@ -105,6 +109,7 @@ run_cell() {
         while IFS= read -r l; do [ -n "$l" ] && envs+=("$l"); done < <(config_env "$cfg" "$dir/shim")
     fi
     for l in $extra; do envs+=("$l"); done
+    [ "$cfg" != plain ] && envs+=("${EXTRA_ENV[@]}")
     # The program runs in its own session so a hang takes its children down with it; on a
     # hang, HOST_GDB=1 saves every thread's backtrace to hang-bt.txt before the kill.
     local start=$(date +%s%N) pid rc
@@ -114,10 +119,10 @@ run_cell() {
     if ! timeout "$TMO" tail --pid=$pid -f /dev/null; then
         [ "${HOST_GDB:-0}" = 1 ] && gdb -q -batch -p $pid -ex 'thread apply all bt' >"$dir/hang-bt.txt" 2>&1
         kill -TERM -- -$pid 2>/dev/null; sleep 1; kill -KILL -- -$pid 2>/dev/null
-        wait $pid 2>/dev/null
+        { wait $pid; } 2>/dev/null
         rc=124
     else
-        wait $pid; rc=$?
+        { wait $pid; } 2>/dev/null; rc=$?      # the verdict reports signals, not bash
     fi
     echo $rc >"$dir/rc"
     echo $((($(date +%s%N) - start) / 1000000)) >"$dir/ms"
@@ -198,7 +203,7 @@ verdict() {  # kind, config: prints "VERDICT|detail"
         echo "CRASH|killed by signal $((crc - 128)) ($(kill -l $((crc - 128)) 2>/dev/null)); $(tail -c 200 "$c/err" | tr '\n' ' ')"; return
     fi
     [ "$prc" = "$crc" ] || why="exit status $crc, plain $prc; "
-    cmp -s "$p/out" "$c/out" || why="${why}stdout differs ($(diff "$p/out" "$c/out" | grep '^[<>]' | head -2 | tr '\n' ' ')); "
+    cmp -s "$p/out" "$c/out" || why="${why}stdout differs ($(diff "$p/out" "$c/out" | grep '^[<>]' | head -4 | cut -c1-100 | tr '\n' ' ')); "
     cmp -s <(stderr_filter "$kind" "$p/err") <(stderr_filter "$kind" "$c/err") ||
         why="${why}stderr differs ($(diff <(stderr_filter "$kind" "$p/err") <(stderr_filter "$kind" "$c/err") | grep '^[<>]' | head -2 | cut -c1-140 | tr '\n' ' ')); "
     local fd

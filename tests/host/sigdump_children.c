@@ -8,18 +8,9 @@
 #include <sys/wait.h>
 #include "host.h"
 
-static int signal_number(const char *v)
-{
-    if (!v || !*v) return 0;
-    if (!strncmp(v, "SIG", 3)) v += 3;
-    if (!strcmp(v, "USR1")) return SIGUSR1;
-    if (!strcmp(v, "USR2")) return SIGUSR2;
-    return atoi(v);
-}
-
 int main(void)
 {
-    int sig = signal_number(getenv("SESSTRIM_DUMP_SIGNAL"));
+    int sig = host_dump_signal();
     const char *pattern = getenv("SESSTRIM_DUMP");
     int go[2];
     HOST_CHECK(pipe(go) == 0, "pipe");
