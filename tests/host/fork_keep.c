@@ -1,7 +1,8 @@
 /* fork_keep: fork() racing the session API (begin, keep, enter/leave, end) on other
- * threads. The shim's fork handlers and the session paths take shim locks; in any order
- * they must not deadlock (the runner's timeout), and the child must be able to allocate and
- * use the API. Without the shim the API calls are no-ops and the program does the same. */
+ * threads, including keeps that empty an ended session (its slot is recycled). The shim's
+ * fork handlers and the session paths take shim locks; in any order they must not deadlock
+ * (the runner's timeout), and the child must be able to allocate and use the API. Without
+ * the shim the API calls are no-ops and the program does the same. */
 #include <pthread.h>
 #include <sys/wait.h>
 #include <sesstrim.h>
@@ -17,8 +18,11 @@ static void *sessions(void *arg)
         sesstrim_session_t inner = sesstrim_session_begin("inner");
         void *p[8];
         for (int i = 0; i < 8; i++) p[i] = malloc(64 + (seed++ % 512));
-        for (int i = 0; i < 8; i += 2) sesstrim_keep(p[i], 0);
+        sesstrim_keep(p[0], 0);          /* keep from an open session */
         sesstrim_session_end(inner);
+        /* Keep the ended session's leftovers to its parent: the last one empties it, so the
+         * shim recycles its slot while the pointer's table entry is held. */
+        for (int i = 1; i < 8; i++) sesstrim_keep(p[i], 0);
         sesstrim_session_leave(outer);
         sesstrim_session_enter(outer);
         for (int i = 0; i < 8; i++) free(p[i]);

@@ -1,4 +1,4 @@
-/* fork_storm_threads: forks in a storm while four threads churn malloc/free, from two
+/* fork_storm_threads: forks in a storm while two threads churn malloc/free, from two
  * forking threads at once; children start a thread, allocate, and half of them exit through
  * exit() (atexit handlers, the exit dump), half through _exit. Every child must exit with
  * its own status: no inherited lock may be held in the child. */
@@ -16,7 +16,7 @@ static void *child_thread(void *arg)
 static void *forker(void *arg)
 {
     int base = (int)(uintptr_t)arg;
-    for (int i = 0; i < 30; i++) {
+    for (int i = 0; i < 20; i++) {
         pid_t pid = fork();
         if (pid < 0) return (void *)1;
         if (pid == 0) {
@@ -36,8 +36,8 @@ static void *forker(void *arg)
 
 int main(void)
 {
-    pthread_t th[4], fk[2];
-    for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, host_churn_until_stop, (void *)(uintptr_t)(i + 1));
+    pthread_t th[2], fk[2];
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, host_churn_until_stop, (void *)(uintptr_t)(i + 1));
     for (int i = 0; i < 2; i++) pthread_create(&fk[i], NULL, forker, (void *)(uintptr_t)(i * 7));
     for (int i = 0; i < 2; i++) {
         void *r;
@@ -45,7 +45,7 @@ int main(void)
         HOST_CHECK(r == NULL, "forker %d: %s", i, r == (void *)1 ? "fork failed" : "a child exited wrongly");
     }
     __atomic_store_n(&host_stop, 1, __ATOMIC_RELAXED);
-    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
-    printf("ok: 60 children\n");
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    printf("ok: 40 children\n");
     return 0;
 }

@@ -14,7 +14,8 @@
 #
 # usage: tests/host/run.sh [-k] [-t SECONDS] [-c CONFIGS] [-e VAR=VALUE]... [KIND-PART...]
 #   -k  keep the work directory (printed) for inspection
-#   -t  timeout per run (default 15; HOST_TIMEOUT)
+#   -t  base timeout per run in seconds (default 15; HOST_TIMEOUT); a shim run may take that
+#       plus 5 times the plain run's time, so a loaded machine does not turn slow into HANG
 #   -c  configurations to run, e.g. "b" or "a c" (default "a b c")
 #   -e  add VAR=VALUE to every shim run (to isolate a fault, e.g. -e SESSTRIM_LOG=off)
 #   HOST_GDB=1: save all threads' backtraces of a hung program in its cell directory (with -k)
@@ -110,21 +111,33 @@ run_cell() {
     fi
     for l in $extra; do envs+=("$l"); done
     [ "$cfg" != plain ] && envs+=("${EXTRA_ENV[@]}")
-    # The program runs in its own session so a hang takes its children down with it; on a
-    # hang, HOST_GDB=1 saves every thread's backtrace to hang-bt.txt before the kill.
+    # The program runs in its own session (a hang takes its children down with it), under a
+    # plain sh that records its status: bash itself would print crash notices of its own.
+    # On a hang, HOST_GDB=1 saves every thread's backtrace to hang-bt.txt before the kill.
     local start=$(date +%s%N) pid rc
-    (cd "$dir/work" && exec setsid env -u LD_PRELOAD $(env | grep -o '^SESSTRIM_[A-Z_]*' | sed 's/^/-u /') \
+    rm -f "$dir/rc"
+    (cd "$dir/work" && exec setsid sh -c '"$@"; echo $? >"$0"' "$dir/rc" \
+        env -u LD_PRELOAD $(env | grep -o '^SESSTRIM_[A-Z_]*' | sed 's/^/-u /') \
         "${envs[@]}" "$BIN/$prog" >"$dir/out" 2>"$dir/err" </dev/null) &
     pid=$!
-    if ! timeout "$TMO" tail --pid=$pid -f /dev/null; then
-        [ "${HOST_GDB:-0}" = 1 ] && gdb -q -batch -p $pid -ex 'thread apply all bt' >"$dir/hang-bt.txt" 2>&1
+    local limit=$((TMO * 4))        # plain: only a broken program takes this long
+    [ "$cfg" != plain ] && limit=$((TMO + 5 * $(cat "$T/$kind/plain/ms") / 1000))
+    echo $limit >"$dir/limit"
+    if ! timeout "$limit" tail -s 0.05 --pid=$pid -f /dev/null; then
+        if [ "${HOST_GDB:-0}" = 1 ]; then
+            local child task
+            child=$(pgrep -P $pid | head -1)
+            # a leader that called pthread_exit is a zombie: attach through a live thread
+            for task in /proc/$child/task/*; do grep -q '^State:.*Z' "$task/status" 2>/dev/null || break; done
+            gdb -q -batch -p "${task##*/}" -ex 'thread apply all bt' >"$dir/hang-bt.txt" 2>&1
+        fi
         kill -TERM -- -$pid 2>/dev/null; sleep 1; kill -KILL -- -$pid 2>/dev/null
         { wait $pid; } 2>/dev/null
-        rc=124
+        echo 124 >"$dir/rc"
     else
-        { wait $pid; } 2>/dev/null; rc=$?      # the verdict reports signals, not bash
+        { wait $pid; } 2>/dev/null
     fi
-    echo $rc >"$dir/rc"
+    [ -s "$dir/rc" ] || echo 125 >"$dir/rc"
     echo $((($(date +%s%N) - start) / 1000000)) >"$dir/ms"
 }
 
@@ -198,7 +211,7 @@ verdict() {  # kind, config: prints "VERDICT|detail"
     local kind=$1 cfg=$2 p=$T/$1/plain c=$T/$1/$2 why=""
     local prc crc
     prc=$(cat "$p/rc"); crc=$(cat "$c/rc")
-    if [ "$crc" = 124 ]; then echo "HANG|timed out after ${TMO}s"; return; fi
+    if [ "$crc" = 124 ]; then echo "HANG|timed out after $(cat "$c/limit")s"; return; fi
     if [ "$crc" -gt 128 ] && [ "$prc" != "$crc" ]; then
         echo "CRASH|killed by signal $((crc - 128)) ($(kill -l $((crc - 128)) 2>/dev/null)); $(tail -c 200 "$c/err" | tr '\n' ' ')"; return
     fi
