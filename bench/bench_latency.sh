@@ -36,6 +36,7 @@ for ((i = 0; i < RUNS; i++)); do
 done
 
 med() { echo $1 | tr ' ' '\n' | median; }
+echo "machine load while measured: $(cut -d" " -f1-3 /proc/loadavg) (runnable tasks per 1, 5, 15 min)"
 printf '%-40s %9s %12s %12s\n' "latency: $THREADS threads, $(nproc) cores, median of $RUNS" "p50 (ns)" "p99.99 (us)" "worst (us)"
 status=0
 for l in $loads; do
