@@ -40,7 +40,16 @@ FILTERS=("$@")
 
 [ -f "$LIB" ] && [ -d "$BIN" ] || { echo "build first: make check-build"; exit 77; }
 T=$(mktemp -d /tmp/sesstrim-host-XXXXXX)
-[ $KEEP -eq 1 ] && echo "work directory: $T" || trap 'rm -rf "$T"' EXIT
+[ $KEEP -eq 1 ] && echo "work directory: $T"
+# A cell's program runs in a session of its own, out of reach of signals sent to ours (a
+# test runner's timeout): whatever stops this script takes the running cell down with it.
+CELL_PID=
+cleanup() {
+    [ -n "$CELL_PID" ] && { kill -KILL -- -"$CELL_PID"; wait "$CELL_PID"; } 2>/dev/null
+    [ $KEEP -eq 1 ] || rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT HUP
 
 LIBDIR=/usr/lib/x86_64-linux-gnu
 JEMALLOC=$LIBDIR/libjemalloc.so.2
@@ -120,6 +129,7 @@ run_cell() {
         env -u LD_PRELOAD $(env | grep -o '^SESSTRIM_[A-Z_]*' | sed 's/^/-u /') \
         "${envs[@]}" "$BIN/$prog" >"$dir/out" 2>"$dir/err" </dev/null) &
     pid=$!
+    CELL_PID=$pid
     local limit=$((TMO * 4))        # plain: only a broken program takes this long
     [ "$cfg" != plain ] && limit=$((TMO + 5 * $(cat "$T/$kind/plain/ms") / 1000))
     echo $limit >"$dir/limit"
@@ -137,6 +147,7 @@ run_cell() {
     else
         { wait $pid; } 2>/dev/null
     fi
+    CELL_PID=
     [ -s "$dir/rc" ] || echo 125 >"$dir/rc"
     echo $((($(date +%s%N) - start) / 1000000)) >"$dir/ms"
 }
