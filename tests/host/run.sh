@@ -82,6 +82,7 @@ KINDS=(
     "tsd_destructors|tsd_destructors|SHIM|"
     "dlopen_loop|dlopen_loop|SHIM|"
     "prot_none_reservation|prot_none_reservation|SHIM|"
+    "heap_churn|heap_churn|SHIM|"
     "exit_during_churn|exit_during_churn|SHIM|"
     "jemalloc_first|foreign_allocator|$JEMALLOC SHIM|"
     "tcmalloc_first|foreign_allocator|$TCMALLOC SHIM|"
