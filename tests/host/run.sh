@@ -80,6 +80,7 @@ KINDS=(
     "cancel_malloc|cancel_malloc|SHIM|"
     "cxx_exceptions|cxx_exceptions|SHIM|"
     "tsd_destructors|tsd_destructors|SHIM|"
+    "small_stacks|small_stacks|SHIM|"
     "dlopen_loop|dlopen_loop|SHIM|"
     "prot_none_reservation|prot_none_reservation|SHIM|"
     "heap_churn|heap_churn|SHIM|"
