@@ -41,6 +41,8 @@ PROG_LIB_SRC  := $(sort $(wildcard tests/progs/lib*.c))
 PROG_LIB      := $(PROG_LIB_SRC:tests/progs/%.c=$(BUILD)/tests/progs/%.so)
 SAMPLE_SRC    := $(sort $(wildcard samples/*/*.c))
 SAMPLE_BIN    := $(SAMPLE_SRC:samples/%.c=$(BUILD)/samples/%)
+HOST_SRC      := $(sort $(wildcard tests/host/*.c tests/host/*.cpp))
+HOST_BIN      := $(basename $(HOST_SRC:tests/host/%=$(BUILD)/tests/host/%))
 BENCH_SRC     := $(sort $(wildcard bench/*.c))
 BENCH_BIN     := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
@@ -57,7 +59,7 @@ help:
 	@echo "make test       build everything and run the whole suite"
 	@echo "make demo       install what is missing, build, run a sample, print its report"
 	@echo "make bench      overhead, trim and analyzer benchmarks (ratios in one run)"
-	@echo "make stress     long trim-vs-churn stress run"
+	@echo "make stress     long trim-vs-churn stress run, then the host battery 10 times"
 	@echo "make fuzz       fuzz the dump reader (libFuzzer, clang)"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
 
@@ -112,6 +114,15 @@ $(BUILD)/tests/progs/%.so: tests/progs/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(PROG_CFLAGS) -shared -fPIC -o $@ $<
 
+# The hostile-host battery (tests/host/run.sh): plain programs, like tests/progs.
+$(BUILD)/tests/host/%: tests/host/%.c tests/host/host.h
+	@mkdir -p $(dir $@)
+	$(CC) $(PROG_CFLAGS) -o $@ $< -ldl
+
+$(BUILD)/tests/host/%: tests/host/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -O2 -g -Wall -Wextra -Werror -pthread -o $@ $<
+
 $(BUILD)/samples/%: samples/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(PROG_CFLAGS) -o $@ $< -ldl -lm
@@ -120,7 +131,7 @@ $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(PROG_CFLAGS) -o $@ $< -ldl -lm
 
-check-build: all $(DEBUG_LIB) $(READERLIB) $(TEST_BIN) $(PROG_BIN) $(PROG_LIB) $(SAMPLE_BIN) $(BENCH_BIN)
+check-build: all $(DEBUG_LIB) $(READERLIB) $(TEST_BIN) $(PROG_BIN) $(PROG_LIB) $(SAMPLE_BIN) $(BENCH_BIN) $(HOST_BIN)
 
 test: deps
 	@$(MAKE) -s --no-print-directory check-build
@@ -135,8 +146,8 @@ bench: deps
 	@bench/run.sh
 
 stress: deps
-	@$(MAKE) -s --no-print-directory all $(PROG_BIN)
-	@tests/stress.sh
+	@$(MAKE) -s --no-print-directory all $(PROG_BIN) $(HOST_BIN)
+	@tests/stress.sh; s=$$?; tests/host/stress.sh && exit $$s
 
 fuzz:
 	@$(MAKE) -s --no-print-directory all

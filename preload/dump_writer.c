@@ -99,9 +99,14 @@ static int write_to(const char *path, int reason)
         st_log("dump: path too long: %s", path);
         return -1;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = st_open_high(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
     if (fd < 0) {
-        st_log("dump: cannot create %s: %s; no dump written", tmp, strerror(errno));
+        /* A periodic dump is tried again next period, and a program that ran out of fds
+         * is not told so on its own stderr each time: those go to the info log only. */
+        if (reason == ST_DUMP_PERIODIC || errno == EMFILE || errno == ENFILE)
+            st_info("dump: cannot create %s: %s; no dump written", tmp, strerror(errno));
+        else
+            st_log("dump: cannot create %s: %s; no dump written", tmp, strerror(errno));
         return -1;
     }
     struct st_dump_writer *w = &writer;

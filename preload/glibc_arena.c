@@ -345,7 +345,11 @@ static void find_main_arena(void)
     memset(&s, 0, sizeof s);
     s.fn = (uintptr_t)&mallinfo2;     /* code inside libc.so.6, wherever it was loaded */
     st_maps_each(libc_maps_cb, &s);
-    if (!s.inode) { main_search_failed("libc's mapping not identified"); return; }
+    if (!s.inode) {
+        /* /proc/self/maps unreadable now (the program may be out of fds): look again later. */
+        __atomic_store_n(&main_search_next_ns, st_now_ns() + 1000000000ull, __ATOMIC_RELAXED);
+        return;
+    }
     st_maps_each(libc_rw_cb, &s);
     uintptr_t found = 0;
     int candidates = 0;

@@ -24,11 +24,30 @@ static bool stderr_known;
 static dev_t stderr_dev;
 static ino_t stderr_ino;
 
+int st_open_high(const char *path, int flags, mode_t mode)
+{
+    int fd = open(path, flags | O_CLOEXEC, mode);
+    if (fd < 0 || fd >= ST_HIGH_FD) return fd;
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, ST_HIGH_FD);
+    if (high < 0) return fd;          /* RLIMIT_NOFILE below ST_HIGH_FD: keep the low one */
+    close(fd);
+    return high;
+}
+
 void st_log_reopen(void)
 {
     struct stat sb;
     stderr_known = fstat(2, &sb) == 0;
     if (stderr_known) { stderr_dev = sb.st_dev; stderr_ino = sb.st_ino; }
+    if (st_opt.log_target != ST_LOG_FILE) return;
+    char path[512];
+    int fd = st_expand_path(st_opt.log_path, path, sizeof path)
+           ? st_open_high(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600) : -1;
+    if (fd >= 0) { close(fd); return; }
+    int err = errno;
+    st_opt.log_target = ST_LOG_STDERR;
+    st_opt.log_info = false;
+    st_log("SESSTRIM_LOG=%s: cannot open (%s); warnings go to stderr", st_opt.log_path, strerror(err));
 }
 
 static int open_target(bool *close_after)
@@ -37,11 +56,12 @@ static int open_target(bool *close_after)
     if (st_opt.log_target == ST_LOG_OFF) return -1;
     if (st_opt.log_target == ST_LOG_FILE) {
         char path[512];
-        if (st_expand_path(st_opt.log_path, path, sizeof path)) {
-            int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-            if (fd >= 0) { *close_after = true; return fd; }
-        }
-        /* Unwritable: fall back to stderr, guarded like stderr. */
+        if (!st_expand_path(st_opt.log_path, path, sizeof path)) return -1;
+        int fd = st_open_high(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
+        if (fd >= 0) *close_after = true;
+        /* Unwritable now (the program may be out of fds): the line is dropped, never sent to
+         * the program's stderr instead. An unwritable path at start was said there once. */
+        return fd;
     }
     struct stat sb;
     if (!stderr_known || fstat(2, &sb) != 0 || sb.st_dev != stderr_dev || sb.st_ino != stderr_ino) return -1;
@@ -128,7 +148,7 @@ uint64_t st_realtime_ns(void) { return clock_ns(CLOCK_REALTIME); }
 
 size_t st_read_small_file(const char *path, char *buf, size_t len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = st_open_high(path, O_RDONLY, 0);
     if (fd < 0) return 0;
     size_t have = 0;
     ssize_t n;

@@ -49,7 +49,7 @@ bool st_maps_each(bool (*fn)(const struct st_map_line *, void *), void *ctx)
 {
     char buf[8192];
     int saved = errno;
-    int fd = open(ST_PROC_SELF "/maps", O_RDONLY | O_CLOEXEC);
+    int fd = st_open_high(ST_PROC_SELF "/maps", O_RDONLY, 0);
     if (fd < 0) { errno = saved; return false; }
     size_t have = 0;
     bool go = true;

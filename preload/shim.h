@@ -63,6 +63,12 @@ uint64_t st_realtime_ns(void);
 /* Read a small file (a /proc entry) into buf, NUL-terminated. Returns bytes read, 0 on
  * failure. No allocation. */
 size_t st_read_small_file(const char *path, char *buf, size_t len);
+/* Every file the shim opens goes through this: O_CLOEXEC, and moved at once to a number at
+ * or above ST_HIGH_FD, so the few microseconds it sits on a low number are all the program
+ * can see of it (a program's open() that expects 3 got 4 while a shim thread read /proc or
+ * wrote a dump). Falls back to the low fd when RLIMIT_NOFILE is below ST_HIGH_FD. */
+#define ST_HIGH_FD 1000
+int st_open_high(const char *path, int flags, mode_t mode);
 /* Format with %p (pid) and %t (unix time) expanded. Returns false if it does not fit. */
 bool st_expand_path(const char *pattern, char *out, size_t outlen);
 

@@ -75,7 +75,7 @@ static void parse_line(struct mapping_acc *acc, char *line)
 
 void dump_mapping_records(struct st_dump_writer *w)
 {
-    int fd = open(ST_PROC_SELF "/smaps", O_RDONLY | O_CLOEXEC);
+    int fd = st_open_high(ST_PROC_SELF "/smaps", O_RDONLY, 0);
     if (fd < 0) return;
     struct mapping_acc acc = {0};
     size_t have = 0;
