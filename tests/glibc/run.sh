@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# run.sh: run glibc's malloc/ tests built by build.sh plain, under the shim, and under the
+# shim with every service thread busy; print a table test x config; exit 0 when every
+# test gives the same verdict in the three configurations, except the tests documented
+# in tests/glibc/EXCEPTIONS (which must still differ; a fixed one is reported so that its
+# line gets removed).
+#
+# Configurations:
+#   plain      the test's own environment (malloc/Makefile's NAME-ENV), no shim
+#   shim       LD_PRELOAD=libsesstrim.so first, with the shim's defaults
+#   shim-busy  as shim, plus SESSTRIM_TRIM=every=10ms SESSTRIM_STACKS=all
+#              SESSTRIM_DUMP_INTERVAL=50ms SESSTRIM_DUMP=<per-run dir>/dump-%p.bin
+# Verdicts: PASS (exit 0), UNSUPPORTED (77), HANG (glibc's test driver reported
+# "Timed out" after the test's own TIMEOUT, or the outer safety timeout fired), FAIL
+# (anything else; a signal is shown as FAIL:SIGNAME).
+#
+# Environment: GLIBC_TESTS_JOBS (parallel runs, default nproc), GLIBC_TESTS_ONLY (a regex
+# of test names to run), GLIBC_TESTS_CONFIGS (default "plain shim shim-busy").
+# Each run's output stays in $OUT/runs/<config>/<test>.out.
+set -u
+ROOT=${ST_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+BUILD=${ST_BUILD:-$ROOT/build}
+OUT=${GLIBC_TESTS_OUT:-$BUILD/glibc-tests}
+HERE=$ROOT/tests/glibc
+LIB=$BUILD/libsesstrim.so
+JOBS=${GLIBC_TESTS_JOBS:-$(nproc)}
+CONFIGS=${GLIBC_TESTS_CONFIGS:-plain shim shim-busy}
+LIBDIR=$(dirname "$(ldd /bin/true | sed -n 's/.*libc\.so\.6 => \([^ ]*\).*/\1/p')")
+
+[ -f "$OUT/built.list" ] || { echo "no build in $OUT: run tests/glibc/build.sh first"; exit 77; }
+[ -f "$LIB" ] || { echo "$LIB missing: make first"; exit 77; }
+WORK=$(mktemp -d /tmp/sesstrim-glibc-XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+rm -rf "$OUT/runs"
+export OUT LIB LIBDIR WORK HERE
+
+# One run: test, config. Writes $OUT/runs/<config>/<test>.{out,verdict}.
+run_one() {
+    local t=$1 cfg=$2 envspec pre="" kv dir rc verdict limit
+    envspec=$(grep -E "^$t([[:space:]]|\||$)" "$HERE/tests.list" | head -1 | sed -n 's/^[^|]*|//p')
+    local envs=()
+    for kv in $envspec; do
+        case $kv in
+            preload:*) pre="$pre $LIBDIR/${kv#preload:}";;
+            *) envs+=("$kv");;
+        esac
+    done
+    dir=$WORK/$cfg/$t
+    mkdir -p "$dir" "$OUT/runs/$cfg"
+    case $cfg in
+        plain) ;;
+        shim) pre="$LIB$pre";;
+        shim-busy) pre="$LIB$pre"
+                   envs+=(SESSTRIM_TRIM=every=10ms SESSTRIM_STACKS=all SESSTRIM_DUMP_INTERVAL=50ms
+                          "SESSTRIM_DUMP=$dir/dump-%p.bin");;
+    esac
+    pre=${pre# }
+    # The outer limit only guards against a hung test driver; the driver's own alarm
+    # (the test's TIMEOUT: 20 s, up to 100 s) is what normally reports a hang.
+    limit=$(sed -n 's/^#define TIMEOUT \([0-9]*\).*/\1/p' "$OUT/inc/malloc/$t.c" 2>/dev/null | head -1)
+    limit=$(( ${limit:-20} + 30 ))
+    ( cd "$dir" && exec env -u LD_PRELOAD ${pre:+LD_PRELOAD="$pre"} TMPDIR="$dir" "${envs[@]}" \
+        timeout -k 5 "$limit" "$OUT/bin/$t" ) >"$OUT/runs/$cfg/$t.out" 2>&1
+    rc=$?
+    if [ $rc -eq 0 ]; then verdict=PASS
+    elif [ $rc -eq 77 ]; then verdict=UNSUPPORTED
+    elif [ $rc -eq 124 ] || [ $rc -eq 137 ] || grep -q '^Timed out' "$OUT/runs/$cfg/$t.out"; then verdict=HANG
+    elif [ $rc -gt 128 ]; then verdict=FAIL:$(kill -l $((rc - 128)) 2>/dev/null || echo $rc)
+    else verdict=FAIL
+    fi
+    echo "$verdict" >"$OUT/runs/$cfg/$t.verdict"
+    rm -rf "$dir"
+}
+export -f run_one
+
+tests=$(cat "$OUT/built.list")
+[ -n "${GLIBC_TESTS_ONLY:-}" ] && tests=$(grep -E "${GLIBC_TESTS_ONLY}" <<<"$tests")
+# Longest first (as measured plain), so the slow ones do not start last.
+slow="tst-mallocfork3 tst-mallocfork2 tst-malloc-tcache-leak tst-malloc-thread-fail tst-malloc-thread-exit tst-malloc-fork-deadlock tst-malloc-too-large"
+order=$( { for s in $slow; do grep -qx "$s" <<<"$tests" && echo "$s"; done; grep -vxF -f <(tr ' ' '\n' <<<"$slow") <<<"$tests"; } )
+start=$(date +%s)
+for t in $order; do for c in $CONFIGS; do echo "$t $c"; done; done \
+    | xargs -P "$JOBS" -L1 bash -c 'run_one "$@"' _
+end=$(date +%s)
+
+# --- the table and the verdict --------------------------------------------------------------
+declare -A exc
+if [ -f "$HERE/EXCEPTIONS" ]; then
+    while read -r name reason; do
+        [ -n "$name" ] && exc[$name]=$reason
+    done < <(grep -vE '^\s*(#|$)' "$HERE/EXCEPTIONS")
+fi
+printf '%-32s' test; for c in $CONFIGS; do printf ' %-12s' "$c"; done; echo
+bad=0 same=0 excepted=0 fixed=()
+for t in $(sort <<<"$tests"); do
+    printf '%-32s' "$t"
+    first="" differs=0
+    for c in $CONFIGS; do
+        v=$(cat "$OUT/runs/$c/$t.verdict" 2>/dev/null || echo MISSING)
+        printf ' %-12s' "$v"
+        [ -z "$first" ] && first=$v
+        [ "$v" != "$first" ] && differs=1
+    done
+    if [ $differs -eq 0 ]; then
+        same=$((same+1))
+        [ -n "${exc[$t]:-}" ] && fixed+=("$t")
+        echo
+    elif [ -n "${exc[$t]:-}" ]; then
+        excepted=$((excepted+1)); echo "  excepted: ${exc[$t]}"
+    else
+        bad=$((bad+1)); echo "  <- DIFFERS (output: $OUT/runs/<config>/$t.out)"
+    fi
+done
+echo "glibc malloc tests: $(wc -w <<<"$tests") built, $same same verdict in every configuration, $excepted excepted, $bad differ; $((end-start)) s"
+for t in "${fixed[@]}"; do
+    echo "note: $t is listed in tests/glibc/EXCEPTIONS but no longer differs: remove its line"
+done
+[ $bad -eq 0 ]
