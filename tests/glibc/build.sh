@@ -33,8 +33,8 @@ LIBC_VERSION=$(dpkg-query -W -f='${Version}' libc6 2>/dev/null || ldd --version 
 UPSTREAM=$(ldd --version | head -1 | sed 's/.* //')       # e.g. 2.36
 
 # --- 1. the source ------------------------------------------------------------------------
-have_deb_src() {
-    grep -rhsE '^(Types:.*deb-src|deb-src )' /etc/apt/sources.list /etc/apt/sources.list.d/ >/dev/null
+have_deb_src() {   # -q: a match wins even when /etc/apt/sources.list does not exist
+    grep -rqsE '^(Types:.*deb-src|deb-src )' /etc/apt/sources.list /etc/apt/sources.list.d/
 }
 add_deb_src() {   # derive deb-src entries from the Debian deb entries already configured
     local f=/etc/apt/sources.list.d/sesstrim-deb-src.sources
@@ -61,12 +61,18 @@ fetch_source() {
         apt-get update -qq >&2 || { echo "apt-get update failed" >&2; return 1; }
     fi
     mkdir -p "$cache"
-    # The installed version first (the tests must match the library they run against).
-    ( cd "$cache" && { apt-get source -qq "glibc=$LIBC_VERSION" || apt-get source -qq glibc; } ) >&2 \
-        || { (cd "$cache" && apt-get update -qq && apt-get source -qq glibc) >&2; } \
+    # The installed version first (the tests must match the library they run against);
+    # the source index may be missing or stale: update once and retry.
+    get() { (cd "$cache" && apt-get source -qq "$@") >&2; }
+    get "glibc=$LIBC_VERSION" || { apt-get update -qq >&2 && get "glibc=$LIBC_VERSION"; } || get glibc \
         || { echo "apt-get source glibc failed" >&2; return 1; }
     dir=$(ls -d "$cache"/glibc-*/ 2>/dev/null | head -1)
     [ -n "$dir" ] && [ -f "$dir/malloc/malloc.c" ] || { echo "apt-get source left no tree" >&2; return 1; }
+    # Keep what the build reads (about 75 of 217 MB); the .dsc stays for the version.
+    ( cd "$dir" && for e in * .[!.]*; do
+          case $e in malloc|support|include|sysdeps|test-skeleton.c|version.h) ;; *) rm -rf "$e";; esac
+      done )
+    rm -f "$cache"/*.tar.*
     echo "${dir%/}"
 }
 if [ -n "${GLIBC_SRC:-}" ]; then
@@ -76,7 +82,7 @@ else
     G=$(fetch_source) || exit 77
 fi
 SRC_VERSION=$(sed -n 's/^Version: //p' "$G"/../glibc_*.dsc 2>/dev/null | head -1)
-[ -n "$SRC_VERSION" ] || SRC_VERSION=$(sed -n 's/^VERSION *= *//p' "$G/version.h" 2>/dev/null; grep -ho '"[0-9.]*"' "$G/version.h" | head -1)
+[ -n "$SRC_VERSION" ] || SRC_VERSION=$(grep -ho '"[0-9.]*"' "$G/version.h" | head -1)
 
 KEY=$( { cat "$HERE/build.sh" "$HERE/tests.list" "$HERE/config.h"; echo "$G $SRC_VERSION $LIBC_VERSION"; ${CC:-cc} --version | head -1; } | sha256sum | cut -c1-16)
 if [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$KEY" ]; then
