@@ -7,6 +7,7 @@ CXX     ?= g++
 BUILD   ?= build
 PREFIX  ?= /usr/local
 DESTDIR ?=
+VERSION ?= 0.4
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CSTD     := -std=c11 -D_GNU_SOURCE
@@ -44,12 +45,20 @@ SAMPLE_BIN    := $(SAMPLE_SRC:samples/%.c=$(BUILD)/samples/%)
 BENCH_SRC     := $(sort $(wildcard bench/*.c))
 BENCH_BIN     := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
+# The `sesstrim` command: cli/*.c plus the shim's option table (preload/options.c, units.c)
+# compiled for the CLI, so `sesstrim options` prints exactly what the library parses.
+CLI_SRC  := $(sort $(wildcard cli/*.c))
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/cli-opt/options.o $(BUILD)/obj/cli-opt/units.o
+CLI_CFLAGS := $(CSTD) $(OPT) $(WARN) -Iinclude -Ipreload $(shell pkg-config --cflags ncursesw 2>/dev/null)
+CLI_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
+CLI      := $(BUILD)/sesstrim
+
 LIB      := $(BUILD)/libsesstrim.so
 REPORT   := $(BUILD)/sesstrim-report
 READERLIB := $(BUILD)/libsesstrim-analyzer.a
 
 .PHONY: all deps test demo bench stress fuzz install uninstall clean help check-build
-all: $(LIB) $(REPORT)
+all: $(LIB) $(REPORT) $(CLI) $(BUILD)/sesstrim.pc
 
 help:
 	@echo "make            build $(LIB) and $(REPORT)"
@@ -66,6 +75,18 @@ deps:
 
 $(BUILD)/obj/preload/%.o $(BUILD)/obj/trim/%.o: CFLAGS_USED = $(PRELOAD_CFLAGS)
 $(BUILD)/obj/analyzer/%.o: CFLAGS_USED = $(ANALYZER_CFLAGS)
+$(BUILD)/obj/cli/%.o: CFLAGS_USED = $(CLI_CFLAGS)
+
+$(BUILD)/obj/cli-opt/%.o: preload/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CLI_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(CLI): $(CLI_OBJ)
+	$(CC) -o $@ $^ $(CLI_LIBS)
+
+$(BUILD)/sesstrim.pc: sesstrim.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
