@@ -335,6 +335,12 @@ int dump_put(struct st_dump_writer *w, uint16_t type, const void *fixed, uint16_
  * (already logged). Serialised: one dump at a time. */
 int dump_write(const char *path, int reason);
 
+/* ---------------------------------------------------------------- control.c (issue 12) */
+/* Starts the service thread and its control socket once the process has lived 1 s. Cheap
+ * (one relaxed load once started or not wanted); call it from points reached regularly by
+ * a running program, never from a signal or atfork handler nor with a shim lock held. */
+void control_maybe_start(void);
+
 /* ---------------------------------------------------------------- stacks.c (issue 5) */
 /* Sampled allocation stacks: each thread counts bytes down to its next sample (mean
  * st_opt.stack_sample_bytes, exponentially distributed); `all` samples every allocation.
@@ -371,5 +377,6 @@ long long trim_now(int trigger);  /* enum st_trim_trigger; returns bytes release
 int trim_dump_records(struct st_dump_writer *w);
 void trim_after_fork_child(void);
 void trim_child_restart(void);    /* fork child, first allocation: the trimmer again */
+void trim_totals(uint64_t *count, uint64_t *released); /* trims run, bytes released (records.c) */
 
 #endif
