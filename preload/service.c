@@ -30,6 +30,7 @@
 static int wake_word;                 /* 1: something for the thread to do */
 static int dump_requested;            /* 1: a dump signal arrived */
 static int term_pending;              /* a SIGTERM/SIGINT waiting for its dump */
+static int exit_dump_word;            /* 1: _exit asked for a dump, 2: written */
 static int svc_running;               /* atomic: the thread runs in this process */
 static bool service_wanted;           /* an option needs the thread from the start */
 
@@ -97,6 +98,8 @@ static void on_dump_signal(int sig)
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 typedef void (*sighandler_fn)(int);
 typedef sighandler_fn (*signal_fn)(int, sighandler_fn);
+typedef void (*exit_fn)(int);
+static exit_fn real_exit, real_Exit;  /* _exit and _Exit, wrapped below */
 static sigaction_fn real_sigaction;
 static signal_fn real_signal;
 static int ours[2];                   /* atomic: our handler is installed on SIGTERM, SIGINT */
@@ -105,10 +108,12 @@ static int term_slot(int sig) { return sig == SIGTERM ? 0 : sig == SIGINT ? 1 : 
 
 static void resolve_signal_functions(void)
 {
-    if (real_sigaction && real_signal) return;
+    if (real_sigaction && real_signal && real_exit) return;
     st_in_shim++;
     real_sigaction = (sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
     real_signal = (signal_fn)dlsym(RTLD_NEXT, "signal");
+    real_exit = (exit_fn)dlsym(RTLD_NEXT, "_exit");
+    real_Exit = (exit_fn)dlsym(RTLD_NEXT, "_Exit");
     st_in_shim--;
 }
 
@@ -192,6 +197,51 @@ ST_EXPORT sighandler_fn signal(int sig, sighandler_fn handler)
     return prev == SIG_ERR ? SIG_ERR : SIG_DFL;
 }
 
+/* ---------------------------------------------------------------- _exit
+ * exit() writes the exit dump from an atexit handler; _exit and _Exit skip those. Programs
+ * that end that way (dash, Python's os._exit in multiprocessing workers, fork children) get
+ * their dump from the service thread: the caller asks for it and waits at most
+ * EXIT_DUMP_WAIT_NS, then exits. Never written by the calling thread itself: _exit is
+ * async-signal-safe and may be called from a handler that interrupted malloc, with an arena
+ * lock held; the service thread would then block on it and the wait simply times out.
+ * Not covered (documented): no service thread running (SESSTRIM_DUMP unset or
+ * SESSTRIM_DUMP_ON_TERM=off, or a fork child that has not allocated since the fork), a
+ * vfork child (it shares its parent's memory: the pid check skips it), libc's own internal
+ * calls (posix_spawn's child), the exit_group syscall made directly. */
+#define EXIT_DUMP_WAIT_NS 3000000000ull
+
+static void dump_before_exit(void)
+{
+    if (!st_started || !st_opt.dump_path[0] || st_in_shim) return;
+    if ((pid_t)syscall(SYS_getpid) != st_pid) return;          /* vfork child */
+    if (!__atomic_load_n(&svc_running, __ATOMIC_ACQUIRE)) return;
+    int expected = 0;
+    if (!__atomic_compare_exchange_n(&exit_dump_word, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) return;
+    wake();
+    uint64_t deadline = st_now_ns() + EXIT_DUMP_WAIT_NS;
+    for (;;) {
+        if (__atomic_load_n(&exit_dump_word, __ATOMIC_ACQUIRE) == 2) return;
+        uint64_t now = st_now_ns();
+        if (now >= deadline) return;
+        struct timespec ts = {(time_t)((deadline - now) / 1000000000ull), (long)((deadline - now) % 1000000000ull)};
+        syscall(SYS_futex, &exit_dump_word, FUTEX_WAIT_PRIVATE, 1, &ts, NULL, 0);
+    }
+}
+
+ST_EXPORT __attribute__((noreturn)) void _exit(int status)
+{
+    dump_before_exit();
+    if (real_exit) real_exit(status);
+    for (;;) syscall(SYS_exit_group, status);
+}
+
+ST_EXPORT __attribute__((noreturn)) void _Exit(int status)
+{
+    dump_before_exit();
+    if (real_Exit) real_Exit(status);
+    for (;;) syscall(SYS_exit_group, status);
+}
+
 /* ---------------------------------------------------------------- the thread */
 static uint64_t min_nonzero(uint64_t a, uint64_t b) { return !a ? b : !b ? a : a < b ? a : b; }
 
@@ -246,6 +296,11 @@ static void *service_main(void *arg)
         wait_for_work(due);
         __atomic_store_n(&wake_word, 0, __ATOMIC_RELEASE);
         if (__atomic_load_n(&term_pending, __ATOMIC_ACQUIRE)) finish_term();
+        if (__atomic_load_n(&exit_dump_word, __ATOMIC_ACQUIRE) == 1) {
+            dump_write(NULL, ST_DUMP_EXIT);
+            __atomic_store_n(&exit_dump_word, 2, __ATOMIC_RELEASE);
+            syscall(SYS_futex, &exit_dump_word, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+        }
         if (__atomic_exchange_n(&dump_requested, 0, __ATOMIC_ACQ_REL)) dump_write(NULL, ST_DUMP_SIGNAL);
         if (control_due(&open_at) && st_realtime_ns() >= open_at) control_open();
         now = st_now_ns();
@@ -294,6 +349,7 @@ void service_start(void)
         if (!real_sigaction || real_sigaction(st_opt.dump_signal, &sa, NULL) != 0)
             st_log("SESSTRIM_DUMP_SIGNAL=%d: sigaction failed (%s)", st_opt.dump_signal, strerror(errno));
     }
+    resolve_signal_functions();   /* now, not from a signal handler calling _exit later */
     install_term_handlers();
     if (service_wanted) service_ensure_running();
 }
@@ -305,6 +361,7 @@ void service_after_fork_child(void)
     __atomic_store_n(&wake_word, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&dump_requested, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&term_pending, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&exit_dump_word, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&svc_running, 0, __ATOMIC_RELAXED);
     control_after_fork_child();
 }
