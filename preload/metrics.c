@@ -92,11 +92,12 @@ static void take_snapshot(void)
     S.sessions_open = sessions_open_count();
 }
 
-/* RSS not in the heap, glibc's mmapped chunks or the shim's own tables: stacks, code,
- * the program's own mmaps. */
+/* RSS not in the heap or glibc's mmapped chunks: code, stacks, the program's own mmaps and
+ * the resident part of the shim's tables (their mapped size is reported apart: how much of
+ * it is resident is not known without a walk of the mappings). */
 static uint64_t other_resident(uint64_t heap)
 {
-    uint64_t known = heap + S.mi.hblkhd + S.meta;
+    uint64_t known = heap + S.mi.hblkhd;
     return S.rss > known ? S.rss - known : 0;
 }
 
@@ -240,15 +241,15 @@ void render_metrics(struct tbuf *b)
     uint64_t heap = heap_resident(), mm = S.mi.hblkhd;
 #define G1(name, help, v) do { family(b, name, "gauge", help); \
         tb_printf(b, "%s{%s} %llu\n", name, base, (unsigned long long)(v)); } while (0)
-    family(b, "sesstrim_resident_bytes", "gauge", "Resident set size (layer total) and its parts: heap (arena heaps resident), glibc_mmapped (chunks glibc mmapped), shim (the shim tables, mapped), other.");
+    family(b, "sesstrim_resident_bytes", "gauge", "Resident set size (layer total) and its parts: heap (arena heaps resident), glibc_mmapped (chunks glibc mmapped), other (code, stacks, other mappings, the shim tables).");
     tb_printf(b, "sesstrim_resident_bytes{%s,layer=\"total\"} %llu\n", base, (unsigned long long)S.rss);
     tb_printf(b, "sesstrim_resident_bytes{%s,layer=\"heap\"} %llu\n", base, (unsigned long long)heap);
     tb_printf(b, "sesstrim_resident_bytes{%s,layer=\"glibc_mmapped\"} %llu\n", base, (unsigned long long)mm);
-    tb_printf(b, "sesstrim_resident_bytes{%s,layer=\"shim\"} %llu\n", base, (unsigned long long)S.meta);
     tb_printf(b, "sesstrim_resident_bytes{%s,layer=\"other\"} %llu\n", base, (unsigned long long)other_resident(heap));
     G1("sesstrim_live_bytes", "Bytes the program has allocated and not freed (requested sizes).", S.live);
     G1("sesstrim_live_allocations", "Allocations the program has not freed.", S.live_allocs);
     G1("sesstrim_heap_free_bytes", "Free bytes inside glibc's arenas (mallinfo2 fordblks).", S.mi.fordblks);
+    G1("sesstrim_shim_mapped_bytes", "Memory the shim mapped for its own tables (an upper bound of their resident size).", S.meta);
     G1("sesstrim_threads", "Program threads alive.", S.threads_alive);
     G1("sesstrim_arenas", "glibc arenas in use.", S.narenas);
     G1("sesstrim_sessions_open", "Sessions begun and not ended.", S.sessions_open);
