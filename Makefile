@@ -48,7 +48,8 @@ BENCH_BIN     := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 # The `sesstrim` command: cli/*.c plus the shim's option table (preload/options.c, units.c)
 # compiled for the CLI, so `sesstrim options` prints exactly what the library parses.
 CLI_SRC  := $(sort $(wildcard cli/*.c))
-CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/cli-opt/options.o $(BUILD)/obj/cli-opt/units.o
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/cli-opt/options.o $(BUILD)/obj/cli-opt/units.o \
+            $(BUILD)/obj/cli-gen/attach_py.o
 CLI_CFLAGS := $(CSTD) $(OPT) $(WARN) -Iinclude -Ipreload $(shell pkg-config --cflags ncursesw 2>/dev/null)
 CLI_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
 CLI      := $(BUILD)/sesstrim
@@ -80,6 +81,13 @@ $(BUILD)/obj/cli/%.o: CFLAGS_USED = $(CLI_CFLAGS)
 $(BUILD)/obj/cli-opt/%.o: preload/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CLI_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+# cli/attach.py (the gdb script of `sesstrim attach`) embedded as a C string.
+$(BUILD)/obj/cli-gen/attach_py.c: cli/attach.py
+	@mkdir -p $(dir $@)
+	@{ echo 'const char attach_py[] = {'; od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0};'; } > $@
+$(BUILD)/obj/cli-gen/attach_py.o: $(BUILD)/obj/cli-gen/attach_py.c
+	$(CC) -c $< -o $@
 
 $(CLI): $(CLI_OBJ)
 	$(CC) -o $@ $^ $(CLI_LIBS)
