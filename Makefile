@@ -8,6 +8,11 @@ BUILD   ?= build
 PREFIX  ?= /usr/local
 DESTDIR ?=
 VERSION ?= 0.4
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR  ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CSTD     := -std=c11 -D_GNU_SOURCE
@@ -59,7 +64,7 @@ REPORT   := $(BUILD)/sesstrim-report
 READERLIB := $(BUILD)/libsesstrim-analyzer.a
 
 .PHONY: all deps test demo bench stress fuzz install uninstall clean help check-build
-all: $(LIB) $(REPORT) $(CLI) $(BUILD)/sesstrim.pc
+all: $(LIB) $(REPORT) $(CLI)
 
 help:
 	@echo "make            build $(LIB) and $(REPORT)"
@@ -69,7 +74,7 @@ help:
 	@echo "make bench      overhead, trim and analyzer benchmarks (ratios in one run)"
 	@echo "make stress     long trim-vs-churn stress run"
 	@echo "make fuzz       fuzz the dump reader (libFuzzer, clang)"
-	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
+	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) (also BINDIR LIBDIR INCLUDEDIR MANDIR PKGCONFIGDIR)"
 
 deps:
 	@scripts/install-deps.sh
@@ -92,9 +97,6 @@ $(BUILD)/obj/cli-gen/attach_py.o: $(BUILD)/obj/cli-gen/attach_py.c
 $(CLI): $(CLI_OBJ)
 	$(CC) -o $@ $^ $(CLI_LIBS)
 
-$(BUILD)/sesstrim.pc: sesstrim.pc.in Makefile
-	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -171,15 +173,27 @@ fuzz:
 	@$(MAKE) -s --no-print-directory all
 	@tests/fuzz/run.sh
 
+# Where a distribution puts things: the library in LIBDIR (sesstrim finds it as ../lib or
+# ../lib/x86_64-linux-gnu from BINDIR), both commands in BINDIR, the header-only API, the
+# pkg-config file (generated here, so it names the PREFIX installed to), three man pages.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include
-	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libsesstrim.so
-	install -m 0755 $(REPORT) $(DESTDIR)$(PREFIX)/bin/sesstrim-report
-	install -m 0644 include/sesstrim.h include/sesstrim_dump.h $(DESTDIR)$(PREFIX)/include/
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	           $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
+	install -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libsesstrim.so
+	install -m 0755 $(REPORT) $(DESTDIR)$(BINDIR)/sesstrim-report
+	install -m 0755 $(CLI) $(DESTDIR)$(BINDIR)/sesstrim
+	install -m 0644 include/sesstrim.h include/sesstrim_dump.h $(DESTDIR)$(INCLUDEDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' sesstrim.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/sesstrim.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/sesstrim.pc
+	install -m 0644 man/sesstrim.1 man/sesstrim-report.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/sesstrim.7 $(DESTDIR)$(MANDIR)/man7/
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/libsesstrim.so $(DESTDIR)$(PREFIX)/bin/sesstrim-report \
-	      $(DESTDIR)$(PREFIX)/include/sesstrim.h $(DESTDIR)$(PREFIX)/include/sesstrim_dump.h
+	rm -f $(DESTDIR)$(LIBDIR)/libsesstrim.so $(DESTDIR)$(BINDIR)/sesstrim-report $(DESTDIR)$(BINDIR)/sesstrim \
+	      $(DESTDIR)$(INCLUDEDIR)/sesstrim.h $(DESTDIR)$(INCLUDEDIR)/sesstrim_dump.h \
+	      $(DESTDIR)$(PKGCONFIGDIR)/sesstrim.pc $(DESTDIR)$(MANDIR)/man1/sesstrim.1 \
+	      $(DESTDIR)$(MANDIR)/man1/sesstrim-report.1 $(DESTDIR)$(MANDIR)/man7/sesstrim.7
 
 clean:
 	rm -rf $(BUILD)

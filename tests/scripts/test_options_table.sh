@@ -18,6 +18,12 @@ if ! diff -u "$TMP/table" "$TMP/readme"; then
     echo "README.md's options table differs from preload/options.c (- library, + README)"; exit 1
 fi
 
+# sesstrim(7) documents every option with its default.
+while IFS=$'\t' read -r name def; do
+    grep -A1 "^\.B $name\$" "$ROOT/man/sesstrim.7" | grep -qF "Default: $(printf '%s' "$def" | sed 's/-/\\-/g')." ||
+        { echo "man/sesstrim.7 lacks $name (default $def)"; exit 1; }
+done <"$TMP/table"
+
 # A typo: exactly one line, naming the closest option.
 out=$(SESSTRIM_TRIMM=idle=1s LD_PRELOAD="$B/libsesstrim.so" /bin/true 2>&1)
 [ "$(printf '%s\n' "$out" | grep -c 'SESSTRIM_TRIMM is not a sesstrim option (did you mean SESSTRIM_TRIM?)')" = 1 ] ||
