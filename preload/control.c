@@ -29,6 +29,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include "shim.h"
 #include "service.h"
@@ -296,6 +297,12 @@ void control_serve(int fd)
         int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (c < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* The program is at its fd limit: the connection stays pending and poll()
+                 * would return at once forever. Pause instead of spinning. */
+                struct timespec ts = {0, 200000000};
+                nanosleep(&ts, NULL);
+            }
             break;
         }
         if (!bs.buf && !(bs.buf = meta_map(CTL_BUF))) { close(c); break; }
