@@ -53,11 +53,27 @@ int ctl_request(pid_t pid, const char *request, char **answer, size_t *len, int 
     setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     if (connect(s, (struct sockaddr *)&a, alen) != 0) {
         int e = errno;
-        if (e == ECONNREFUSED || e == ENOENT)
-            fprintf(stderr, "sesstrim: no control socket @sesstrim-%d: is %d running with libsesstrim.so, "
-                    "SESSTRIM_CONTROL on, for more than a second, in this network namespace?\n", (int)pid, (int)pid);
-        else
+        if (e == ECONNREFUSED || e == ENOENT) {
+            /* Say which of the reasons it is, as far as /proc tells. */
+            char maps[64], line[512];
+            snprintf(maps, sizeof maps, "/proc/%d/maps", (int)pid);
+            FILE *m = fopen(maps, "r");
+            int merr = errno;
+            bool loaded = false;
+            while (m && !loaded && fgets(line, sizeof line, m)) loaded = strstr(line, "libsesstrim") != NULL;
+            if (m) fclose(m);
+            if (!m)
+                fprintf(stderr, "sesstrim: no control socket @sesstrim-%d, and %s: %s\n", (int)pid, maps, strerror(merr));
+            else if (!loaded)
+                fprintf(stderr, "sesstrim: %d does not run with libsesstrim.so (for such a process: sesstrim attach %d trim|stats)\n",
+                        (int)pid, (int)pid);
+            else
+                fprintf(stderr, "sesstrim: no control socket @sesstrim-%d: it opens once the process has lived 1 s, at an "
+                        "allocation (an idle process may not have reached one yet), unless SESSTRIM_CONTROL=off or the "
+                        "process is in another network namespace\n", (int)pid);
+        } else {
             fprintf(stderr, "sesstrim: connect to @sesstrim-%d: %s\n", (int)pid, strerror(e));
+        }
         close(s);
         return -1;
     }
