@@ -65,8 +65,10 @@ else
 fi
 
 # the listening fd: high, close-on-exec, a socket.
-sockfd=$(for f in /proc/$pid/fd/*; do [ "$(readlink "$f")" != "${f#x}" ] && case $(readlink "$f") in socket:*) basename "$f";; esac; done | sort -n | tail -1)
-[ -n "$sockfd" ] && [ "$sockfd" -ge 10 ] || fail "control fd '$sockfd' is not moved high"
+socks=$(for f in /proc/$pid/fd/*; do case $(readlink "$f") in socket:*) basename "$f";; esac; done | sort -n)
+[ "$(printf '%s\n' "$socks" | grep -c .)" = 1 ] || fail "expected one socket fd, found: $socks"
+sockfd=$socks
+[ "$sockfd" -ge 10 ] || fail "control fd $sockfd is not moved high (the program's next open() must get the lowest number)"
 flags=$(awk '/^flags/ {print $2}' /proc/$pid/fdinfo/$sockfd)
 [ $(( 8#$flags & 8#2000000 )) -ne 0 ] || fail "control fd not O_CLOEXEC (flags $flags)"
 echo "ok fd $sockfd, O_CLOEXEC"
