@@ -7,6 +7,12 @@ CXX     ?= g++
 BUILD   ?= build
 PREFIX  ?= /usr/local
 DESTDIR ?=
+VERSION ?= 0.4
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR  ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CSTD     := -std=c11 -D_GNU_SOURCE
@@ -46,12 +52,21 @@ HOST_BIN      := $(basename $(HOST_SRC:tests/host/%=$(BUILD)/tests/host/%))
 BENCH_SRC     := $(sort $(wildcard bench/*.c))
 BENCH_BIN     := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
+# The `sesstrim` command: cli/*.c plus the shim's option table (preload/options.c, units.c)
+# compiled for the CLI, so `sesstrim options` prints exactly what the library parses.
+CLI_SRC  := $(sort $(wildcard cli/*.c))
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/cli-opt/options.o $(BUILD)/obj/cli-opt/units.o \
+            $(BUILD)/obj/cli-gen/attach_py.o
+CLI_CFLAGS := $(CSTD) $(OPT) $(WARN) -Iinclude -Ipreload $(shell pkg-config --cflags ncursesw 2>/dev/null)
+CLI_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
+CLI      := $(BUILD)/sesstrim
+
 LIB      := $(BUILD)/libsesstrim.so
 REPORT   := $(BUILD)/sesstrim-report
 READERLIB := $(BUILD)/libsesstrim-analyzer.a
 
 .PHONY: all deps test demo bench stress fuzz install uninstall clean help check-build
-all: $(LIB) $(REPORT)
+all: $(LIB) $(REPORT) $(CLI)
 
 help:
 	@echo "make            build $(LIB) and $(REPORT)"
@@ -61,13 +76,29 @@ help:
 	@echo "make bench      overhead, trim and analyzer benchmarks (ratios in one run)"
 	@echo "make stress     long trim-vs-churn stress run, then the host battery 10 times"
 	@echo "make fuzz       fuzz the dump reader (libFuzzer, clang)"
-	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
+	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) (also BINDIR LIBDIR INCLUDEDIR MANDIR PKGCONFIGDIR)"
 
 deps:
 	@scripts/install-deps.sh
 
 $(BUILD)/obj/preload/%.o $(BUILD)/obj/trim/%.o: CFLAGS_USED = $(PRELOAD_CFLAGS)
 $(BUILD)/obj/analyzer/%.o: CFLAGS_USED = $(ANALYZER_CFLAGS)
+$(BUILD)/obj/cli/%.o: CFLAGS_USED = $(CLI_CFLAGS)
+
+$(BUILD)/obj/cli-opt/%.o: preload/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CLI_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+# cli/attach.py (the gdb script of `sesstrim attach`) embedded as a C string.
+$(BUILD)/obj/cli-gen/attach_py.c: cli/attach.py
+	@mkdir -p $(dir $@)
+	@{ echo 'const char attach_py[] = {'; od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0};'; } > $@
+$(BUILD)/obj/cli-gen/attach_py.o: $(BUILD)/obj/cli-gen/attach_py.c
+	$(CC) -c $< -o $@
+
+$(CLI): $(CLI_OBJ)
+	$(CC) -o $@ $^ $(CLI_LIBS)
+
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -153,15 +184,27 @@ fuzz:
 	@$(MAKE) -s --no-print-directory all
 	@tests/fuzz/run.sh
 
+# Where a distribution puts things: the library in LIBDIR (sesstrim finds it as ../lib or
+# ../lib/x86_64-linux-gnu from BINDIR), both commands in BINDIR, the header-only API, the
+# pkg-config file (generated here, so it names the PREFIX installed to), three man pages.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include
-	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libsesstrim.so
-	install -m 0755 $(REPORT) $(DESTDIR)$(PREFIX)/bin/sesstrim-report
-	install -m 0644 include/sesstrim.h include/sesstrim_dump.h $(DESTDIR)$(PREFIX)/include/
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	           $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
+	install -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libsesstrim.so
+	install -m 0755 $(REPORT) $(DESTDIR)$(BINDIR)/sesstrim-report
+	install -m 0755 $(CLI) $(DESTDIR)$(BINDIR)/sesstrim
+	install -m 0644 include/sesstrim.h include/sesstrim_dump.h $(DESTDIR)$(INCLUDEDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' sesstrim.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/sesstrim.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/sesstrim.pc
+	install -m 0644 man/sesstrim.1 man/sesstrim-report.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/sesstrim.7 $(DESTDIR)$(MANDIR)/man7/
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/libsesstrim.so $(DESTDIR)$(PREFIX)/bin/sesstrim-report \
-	      $(DESTDIR)$(PREFIX)/include/sesstrim.h $(DESTDIR)$(PREFIX)/include/sesstrim_dump.h
+	rm -f $(DESTDIR)$(LIBDIR)/libsesstrim.so $(DESTDIR)$(BINDIR)/sesstrim-report $(DESTDIR)$(BINDIR)/sesstrim \
+	      $(DESTDIR)$(INCLUDEDIR)/sesstrim.h $(DESTDIR)$(INCLUDEDIR)/sesstrim_dump.h \
+	      $(DESTDIR)$(PKGCONFIGDIR)/sesstrim.pc $(DESTDIR)$(MANDIR)/man1/sesstrim.1 \
+	      $(DESTDIR)$(MANDIR)/man1/sesstrim-report.1 $(DESTDIR)$(MANDIR)/man7/sesstrim.7
 
 clean:
 	rm -rf $(BUILD)

@@ -143,16 +143,17 @@ int dump_write(const char *path, int reason)
         st_log("dump: no path given and SESSTRIM_DUMP is unset; no dump written");
         return -1;
     }
-    if (!st_expand_path(pattern, expanded, sizeof expanded)) {
-        st_log("dump: path '%s' too long after expansion; no dump written", pattern);
-        return -1;
-    }
     uint32_t me = (uint32_t)syscall(SYS_gettid);
     if (__atomic_load_n(&dump_owner_tid, __ATOMIC_RELAXED) == me) return -1;  /* re-entered */
     st_in_shim++;
     st_lock(&dump_lock);
     dump_owner_tid = me;
-    int rc = write_to(expanded, reason);
+    int rc = -1;
+    /* Expanded under the lock: %n is this dump's number, the same for no two dumps. */
+    if (!st_expand_path(pattern, expanded, sizeof expanded))
+        st_log("dump: path '%s' too long after expansion; no dump written", pattern);
+    else if ((rc = write_to(expanded, reason)) == 0)
+        __atomic_add_fetch(&st_dumps_written, 1, __ATOMIC_RELAXED);
     dump_owner_tid = 0;
     st_unlock(&dump_lock);
     st_in_shim--;
@@ -160,7 +161,9 @@ int dump_write(const char *path, int reason)
     return rc;
 }
 
-void dump_after_fork_child(void) { dump_owner_tid = 0; }
+uint32_t st_dumps_written;
+
+void dump_after_fork_child(void) { dump_owner_tid = 0; st_dumps_written = 0; }
 
 ST_EXPORT int sesstrim_impl_dump(const char *path)
 {

@@ -193,6 +193,8 @@ static inline void track_guarded(void *p, size_t size, uint32_t session)
     livetable_insert(&e);
     BUMP(t->allocs, 1);
     BUMP(t->alloc_bytes, size);
+    /* issue 12: every 4096th allocation of a thread, see if the control socket is due. */
+    if (ST_UNLIKELY((t->allocs & 4095) == 0)) control_maybe_start();
     if (arena < ST_ARENA_UNKNOWN) {
         if (ST_UNLIKELY(arena != t->home_arena)) note_arena_slow(t, arena);
         BUMP(t->arena_allocs[t->home_slot], 1);

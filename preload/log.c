@@ -171,6 +171,10 @@ bool st_expand_path(const char *pattern, char *out, size_t outlen)
         } else if (p[0] == '%' && p[1] == 't') {
             plen = (size_t)snprintf(num, sizeof num, "%lld", (long long)time(NULL));
             p++;
+        } else if (p[0] == '%' && p[1] == 'n') {
+            /* The next dump's number in this process: 1 for the first. */
+            plen = (size_t)snprintf(num, sizeof num, "%u", __atomic_load_n(&st_dumps_written, __ATOMIC_RELAXED) + 1);
+            p++;
         } else if (p[0] == '%' && p[1] == '%') {
             num[0] = '%'; plen = 1; p++;
         } else {

@@ -143,6 +143,7 @@ __attribute__((constructor)) static void shim_start(void)
     st_pid = getpid();
     st_start_realtime_ns = st_realtime_ns();
     options_parse();              /* opens the log itself, before warning about anything */
+    if (!service_follow_check()) { st_in_shim--; return; }   /* issue 12: untraced exec'd helper */
     check_interposition();
     if (!st_foreign_malloc) {
         glibc_arena_init();

@@ -18,10 +18,21 @@
 #define ST_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* ---------------------------------------------------------------- options.c */
-/* One table of SESSTRIM_* options (name, default, doc), parsed once in the constructor.
- * A bad value logs one warning and keeps the default. */
+/* Every SESSTRIM_* option is one row of one table, indexed by enum st_option (as mimalloc's
+ * src/options.c): name, parser, field, default, limits, doc. Parsed once in the constructor;
+ * a bad value logs one warning and keeps the default; a SESSTRIM_* variable that is no
+ * option gets one warning naming the closest option. */
 enum st_log_target { ST_LOG_STDERR = 0, ST_LOG_OFF = 1, ST_LOG_FILE = 2 };
 enum st_stacks_mode { ST_STACKS_OFF = 0, ST_STACKS_SAMPLE = 1, ST_STACKS_ALL = 2 };
+
+enum st_option {
+    ST_OPT_DUMP, ST_OPT_LOG, ST_OPT_TRIM, ST_OPT_ARENA_MAX, ST_OPT_TRIM_THRESHOLD,
+    ST_OPT_STACKS, ST_OPT_DUMP_SIGNAL, ST_OPT_DUMP_INTERVAL, ST_OPT_TIMELINE_INTERVAL,
+    ST_OPT_DUMP_ON_SESSION_END, ST_OPT_SESSION_LEFTOVER_LOG, ST_OPT_SESSION_INHERIT,
+    ST_OPT_SESSIONS_KEPT, ST_OPT_CONTROL, ST_OPT_METRICS, ST_OPT_METRICS_INTERVAL,
+    ST_OPT_METRICS_SESSIONS, ST_OPT_DUMP_ON_TERM, ST_OPT_FOLLOW_CHILDREN, ST_OPT_RUN_PID,
+    ST_OPT_COUNT_
+};
 
 struct st_options {
     char dump_path[512];          /* SESSTRIM_DUMP, empty: no dump at exit */
@@ -40,9 +51,34 @@ struct st_options {
     uint64_t session_leftover_log;/* SESSTRIM_SESSION_LEFTOVER_LOG bytes */
     bool session_inherit;         /* SESSTRIM_SESSION_INHERIT */
     uint64_t sessions_kept;       /* SESSTRIM_SESSIONS_KEPT: ended sessions kept in detail */
+    bool control;                 /* SESSTRIM_CONTROL: the control socket (control.c) */
+    char metrics_path[512];       /* SESSTRIM_METRICS: Prometheus text file, empty: none */
+    uint64_t metrics_interval_ms; /* SESSTRIM_METRICS_INTERVAL */
+    uint64_t metrics_sessions;    /* SESSTRIM_METRICS_SESSIONS: sessions named in metrics */
+    bool dump_on_term;            /* SESSTRIM_DUMP_ON_TERM: SIGTERM/SIGINT write a dump */
+    bool follow_children;         /* SESSTRIM_FOLLOW_CHILDREN: exec'd descendants traced */
+    uint64_t run_pid;             /* SESSTRIM_RUN_PID: the process `sesstrim run` launched */
 };
 extern struct st_options st_opt;
+
+/* One row. parse() reads `value` into the field at `offset` of st_options (the row's own
+ * limits applied) and returns false if malformed, leaving the field untouched. `def` is
+ * parsed like a user value, so a default is always valid; "" means unset. */
+struct st_option_desc {
+    const char *name;
+    bool (*parse)(const struct st_option_desc *d, const char *value);
+    size_t offset;
+    const char *def;
+    uint64_t min, max;            /* numeric options: accepted range */
+    const char *doc;
+};
+extern const struct st_option_desc st_option_table[ST_OPT_COUNT_];
 void options_parse(void);
+/* Write "NAME=value" lines (the value as given in the environment, or the default with
+ * " (default)") into buf; returns the length (truncated to fit, NUL-terminated). */
+size_t options_describe(char *buf, size_t len);
+/* The option name closest to `name` (edit distance), for the typo warning. */
+const char *options_closest(const char *name, size_t n);
 /* units.c: the value parsers shared by options and trim policies. Sizes: a number (decimals
  * allowed) with b, k/kb/kib, m.., g.., t.. (powers of 1024), bare = bytes. Durations: ns, us,
  * ms, s, m/min, h, bare = seconds. n is the text's length; false if malformed. */
@@ -69,7 +105,9 @@ size_t st_read_small_file(const char *path, char *buf, size_t len);
  * wrote a dump). Falls back to the low fd when RLIMIT_NOFILE is below ST_HIGH_FD. */
 #define ST_HIGH_FD 1000
 int st_open_high(const char *path, int flags, mode_t mode);
-/* Format with %p (pid) and %t (unix time) expanded. Returns false if it does not fit. */
+/* Format with %p (pid), %t (unix time, whole seconds) and %n (the number the next dump of
+ * this process gets: st_dumps_written + 1) expanded. Returns false if it does not fit. */
+extern uint32_t st_dumps_written;  /* dumps this process wrote; a fork child starts at 0 */
 bool st_expand_path(const char *pattern, char *out, size_t outlen);
 
 /* ---------------------------------------------------------------- metamem.c */
@@ -288,6 +326,12 @@ int dump_put(struct st_dump_writer *w, uint16_t type, const void *fixed, uint16_
  * (already logged). Serialised: one dump at a time. */
 int dump_write(const char *path, int reason);
 
+/* ---------------------------------------------------------------- control.c (issue 12) */
+/* Starts the service thread and its control socket once the process has lived 1 s. Cheap
+ * (one relaxed load once started or not wanted); call it from points reached regularly by
+ * a running program, never from a signal or atfork handler nor with a shim lock held. */
+void control_maybe_start(void);
+
 /* ---------------------------------------------------------------- stacks.c (issue 5) */
 /* Sampled allocation stacks: each thread counts bytes down to its next sample (mean
  * st_opt.stack_sample_bytes, exponentially distributed); `all` samples every allocation.
@@ -324,5 +368,6 @@ long long trim_now(int trigger);  /* enum st_trim_trigger; returns bytes release
 int trim_dump_records(struct st_dump_writer *w);
 void trim_after_fork_child(void);
 void trim_child_restart(void);    /* fork child, first allocation: the trimmer again */
+void trim_totals(uint64_t *count, uint64_t *released); /* trims run, bytes released (records.c) */
 
 #endif

@@ -233,5 +233,6 @@ ST_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
     a->session = st_opt.session_inherit ? st_cur_session : 0;
     int rc = real(thread, attr, thread_trampoline, a);
     if (rc != 0) meta_free(a, sizeof *a);
+    control_maybe_start();
     return rc;
 }

@@ -10,6 +10,7 @@
 static struct st_rec_trim trims[TRIM_RING];
 static struct st_rec_trim_arena trim_arenas[TRIM_ARENA_RING];
 static uint64_t n_trims, n_trim_arenas;     /* totals ever added, under rec_lock */
+static uint64_t released_total;             /* bytes released by every trim, under rec_lock */
 static uint32_t next_seq = 1;
 ST_LOCK_DEFINE(rec_lock, ST_RANK_TRIM_RECORDS, NULL);
 
@@ -17,6 +18,7 @@ ST_LOCK_DEFINE(rec_lock, ST_RANK_TRIM_RECORDS, NULL);
 void trim_records_after_fork_child(void)
 {
     n_trims = n_trim_arenas = 0;
+    released_total = 0;
     next_seq = 1;
 }
 
@@ -42,8 +44,18 @@ void trim_records_add(const struct st_rec_trim *t, const struct trim_arena_resul
     st_lock(&rec_lock);
     trims[n_trims % TRIM_RING] = *t;
     n_trims++;
+    released_total += t->released_bytes;
     if (glibc) add_arena_locked(t->seq, glibc);
     for (uint32_t i = 0; i < n; i++) add_arena_locked(t->seq, &a[i]);
+    st_unlock(&rec_lock);
+}
+
+/* Counters for metrics (service thread): trims ever run and bytes they released. */
+void trim_totals(uint64_t *count, uint64_t *released)
+{
+    st_lock(&rec_lock);
+    *count = n_trims;
+    *released = released_total;
     st_unlock(&rec_lock);
 }
 

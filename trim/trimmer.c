@@ -312,6 +312,7 @@ static void *trimmer_main(void *arg)
                              .idle_all_armed = true, .rss_armed = true};
     for (;;) {
         wait_tick(tick);
+        control_maybe_start();        /* a process that rarely allocates still gets its socket */
         now = st_now_ns();
         uint64_t act = threads_activity();
         if (act != s.last_activity) {

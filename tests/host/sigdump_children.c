@@ -1,7 +1,7 @@
 /* sigdump_children: SESSTRIM_DUMP_SIGNAL sent to a forked child must make that child dump,
  * never the parent (the wake pipe must not be shared across fork). The program signals the
  * child, waits for the child's dump file, SIGKILLs the child (no exit dump), and leaves
- * with _exit (no exit dump either), so the only dump may be the child's signal dump: the
+ * with _exit (whose exit dump is not a signal dump), so the only signal dump may be the child's: the
  * runner checks the dump directory. Without SESSTRIM_DUMP_SIGNAL no signal is sent. */
 #include <signal.h>
 #include <sys/stat.h>
