@@ -78,6 +78,10 @@ def _bind():
 
 
 _impl = _bind()
+# Made once: creating a ctypes array type allocates (and caches) it, which inside a session
+# would be charged to that session.
+_U64x2 = ctypes.c_uint64 * 2
+_U64x16 = ctypes.c_uint64 * 16
 
 
 def _call(name, default, *args):
@@ -157,7 +161,7 @@ def keep(obj, to=0):
 
 def _keep_why(addr, to):
     """Why keep() refused: the shim returns only -1, the owner query tells the cases apart."""
-    out = (ctypes.c_uint64 * 2)()
+    out = _U64x2()
     if _call("block_owner", -1, ctypes.c_void_p(addr), out) != 0:
         return ("not the start of a live malloc block the shim tracked (a small object from "
                 "pymalloc? run with PYTHONMALLOC=malloc, or pass the buffer's own address)")
@@ -182,7 +186,7 @@ def stats(session_id):
     parent_id (0: top-level) and ended (bool). Before end() live_bytes is what end() would
     record as leftovers. None without the shim, or when the session is unknown (never begun,
     or ended owning nothing, its slot recycled)."""
-    out = (ctypes.c_uint64 * 16)()
+    out = _U64x16()
     if _call("session_stats", -1, int(session_id), out) != 0:
         return None
     got = dict(zip(_STAT_FIELDS, (int(v) for v in out)))
