@@ -25,4 +25,34 @@ int sesstrim_impl_session_stats(uint64_t id, uint64_t *out);
  * 0, or -1 if ptr is not the start of a live block the shim tracked. */
 int sesstrim_impl_block_owner(const void *ptr, uint64_t *out);
 
+/* ---------------------------------------------------------------- Python frames */
+/*
+ * At a sampled allocation made by a thread that runs Python code and holds the GIL, the
+ * Python stack (innermost first, at most PYFRAMES_DEPTH frames) is put in front of the
+ * site's C frames. A Python frame is stored as PYFRAME_TAG | location id; the location
+ * (file, function, line) is in a table dumped as ST_REC_PYFRAME records. Readers that do
+ * not know the record skip it and show the tagged frame as a plain address; the binding
+ * (python/sesstrim/_dumpfile.py) resolves them.
+ */
+#define PYFRAME_TAG 0xFFFE000000000000ull   /* never a user-space address */
+#define PYFRAME_TAG_MASK 0xFFFF000000000000ull
+#define PYFRAMES_DEPTH 12
+#define ST_REC_PYFRAME 0x7001               /* private range: not in sesstrim_dump.h (yet) */
+
+/* One location; variable part: file bytes then function bytes (no NULs). */
+struct st_rec_pyframe {
+    uint32_t id;            /* the frame value is PYFRAME_TAG | id */
+    int32_t line;
+    uint16_t file_len, func_len;
+    uint32_t reserved;
+};
+
+/* Prepend this thread's Python frames to frames[0..n) (capacity cap), dropping the
+ * outermost C frames if needed. Returns the new count. Never allocates, never takes a
+ * Python lock; a thread without the GIL, a thread Python does not know, an interpreter
+ * starting or finalizing, or an unsupported CPython version gets no Python frames. */
+uint32_t pyframes_prepend(uint64_t *frames, uint32_t n, uint32_t cap);
+struct st_dump_writer;
+void pyframes_dump_records(struct st_dump_writer *w);
+
 #endif
