@@ -32,12 +32,13 @@ import concurrent.futures.thread as _cf_thread
 import contextlib
 import ctypes
 import functools
+import threading
 import warnings
 
 __all__ = [
     "active", "begin", "end", "enter", "leave", "leave_all", "current", "keep", "trim",
     "dump", "stats", "address_of", "session", "entered", "scoped", "Session", "Executor",
-    "in_session", "propagate_to_pools", "SesstrimWarning",
+    "in_session", "propagate_to_pools", "name_threads", "SesstrimWarning",
 ]
 
 
@@ -288,6 +289,39 @@ def propagate_to_pools(enable=True):
         _cf_thread._worker = _plain_worker
     _propagating = bool(enable)
     return was
+
+
+def _os_thread_name(name):
+    """Linux keeps 15 bytes of a thread name: keep both ends of a longer one."""
+    raw = name.encode("utf-8", "replace")
+    return raw if len(raw) <= 15 else raw[:7] + b"~" + raw[-7:]
+
+
+_plain_bootstrap_inner = threading.Thread._bootstrap_inner
+
+
+def _bootstrap_inner_named(self):
+    _set_os_thread_name(self.name)
+    return _plain_bootstrap_inner(self)
+
+
+def _set_os_thread_name(name):
+    try:
+        _libc.prctl(15, ctypes.c_char_p(_os_thread_name(name)), 0, 0, 0)   # PR_SET_NAME
+    except (AttributeError, OSError, TypeError):
+        pass
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def name_threads(enable=True):
+    """Give every thread started from now on its threading name as its OS name (Linux:
+    15 bytes kept; a longer name keeps its first and last 7), so dumps and reports name
+    threads "decode_0", "heartbeat"... instead of "python3". Patches
+    threading.Thread._bootstrap_inner; enable=False restores it. `python -m sesstrim run`
+    calls it. Works without the shim too (it only sets OS thread names)."""
+    threading.Thread._bootstrap_inner = _bootstrap_inner_named if enable else _plain_bootstrap_inner
 
 
 def trim():

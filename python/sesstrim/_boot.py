@@ -29,6 +29,7 @@ def main(argv):
             os.environ.pop("LD_PRELOAD", None)
     if pool_sessions:
         sesstrim.propagate_to_pools(True)
+    sesstrim.name_threads(True)
     _exitdump.install()
     if argv[0] == "-m":
         sys.argv = argv[1:]

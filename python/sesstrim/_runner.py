@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 
-from sesstrim import _native
+from sesstrim import _dumpfile, _native
 
 USAGE = """\
 usage: python3 -m sesstrim run [OPTIONS] (SCRIPT | -m MODULE) [ARGS...]
@@ -180,7 +180,7 @@ def report_json(dumps):
                          stderr=subprocess.PIPE, universal_newlines=True)
     if res.returncode != 0:
         raise RuntimeError("sesstrim-report failed: %s" % res.stderr.strip())
-    return json.loads(res.stdout)
+    return _dumpfile.resolve(json.loads(res.stdout))
 
 
 def human(n):
@@ -193,10 +193,11 @@ def human(n):
 
 
 def site_where(site, depth=2):
-    """The first frames of a site that are not the allocator or the interpreter's object
-    machinery, joined with ' <- '."""
-    frames = [f.get("where", "") for f in site.get("frames", [])]
-    return " <- ".join(frames[:depth]) or "?"
+    """A site's innermost frames joined with ' <- ': its Python frames when it has any
+    (file:line of the Python code that allocated), else its C frames."""
+    frames = site.get("frames", [])
+    py = [f for f in frames if f.get("python")]
+    return " <- ".join(f.get("where", "?") for f in (py or frames)[:depth]) or "?"
 
 
 def summary(dumps, top=5):
