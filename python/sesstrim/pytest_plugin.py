@@ -161,7 +161,8 @@ def _sites_text(sid, depth=6, nsites=3):
                          "every allocation)" % (ls["bytes"], ls["count"]))
             continue
         lines.append("  %d bytes in %d blocks allocated at:" % (ls["bytes"], ls["count"]))
-        for f in site.get("frames", [])[:depth]:
+        frames = site.get("frames", [])
+        for f in ([f for f in frames if f.get("python")] or frames)[:depth]:   # Python's first
             lines.append("      " + f.get("where", "?"))
     return "\n".join(lines)
 

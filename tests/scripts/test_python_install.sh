@@ -48,6 +48,9 @@ cp "$ROOT/tests/python/pytest_suite/test_leaky.py" .
 "$V" -m pytest -q -p no:cacheprovider --sesstrim test_leaky.py >pt.out 2>&1
 check "the pytest11 entry point loads the plugin (--sesstrim)" \
       "grep -q '1 failed, 3 passed' pt.out && grep -q 'sesstrim: what tests left allocated' pt.out"
+"$V" -m pytest -q -p no:cacheprovider -p sesstrim.pytest_plugin test_leaky.py >pt1.out 2>&1
+check "-p sesstrim.pytest_plugin on the installed copy: the same plugin, loaded once" \
+      "grep -q '1 failed, 3 passed' pt1.out"
 "$V" -m pytest -q -p no:cacheprovider test_leaky.py >pt0.out 2>&1
 check "installed but not asked for: the plugin stays out of the way" \
       "grep -q '4 passed' pt0.out && ! grep -q 'sesstrim' pt0.out"

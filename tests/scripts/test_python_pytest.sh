@@ -35,6 +35,9 @@ left=$(sed -n 's/^sesstrim: the test left \([0-9]*\) bytes.*over its limit of 10
 # three bytearrays of 1 MiB are three mallocs of 1 MiB + 1; the list that holds them grows too
 check "it left at least 3 x (1 MiB + 1) bytes ($left)" "[ -n '$left' ] && [ '$left' -ge 3145731 ]"
 check "the failure shows the sites of what it left" "grep -q 'bytes in 3 blocks allocated at:' one.out"
+LINE=$(grep -n '# the leaking line' test_leaky.py | cut -d: -f1)
+check "... with the Python line that allocated them (test_leaky.py:$LINE, the first frame)" \
+      "grep -A1 'bytes in 3 blocks allocated at:' one.out | grep -q 'leak_here (.*test_leaky.py:$LINE)'"
 check "the summary lists the tests by what they left" \
       "grep -A1 'sesstrim: what tests left allocated' one.out | grep -q 'test_leaks_over_marker_limit  OVER LIMIT'"
 check "the clean test left less than one of its buffers" \
