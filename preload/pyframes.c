@@ -112,12 +112,12 @@ static struct {
 static int py_state;   /* 0 not looked at, 1 ready, -1 no Python / unsupported / turned off */
 
 /* Runs once, from this library's constructor: dlsym may allocate on failure (dlerror),
- * which is harmless here and must not happen inside malloc. */
+ * which must not happen inside malloc. Here it is an ordinary allocation (the malloc
+ * wrapper resolves itself on first use, whichever constructor runs first). */
 __attribute__((constructor)) static void pyframes_init(void)
 {
     const char *opt = getenv("SESSTRIM_PYFRAMES");
     if (opt && (!strcmp(opt, "off") || !strcmp(opt, "0"))) { py_state = -1; return; }
-    st_in_shim++;
     void *init = dlsym(RTLD_DEFAULT, "Py_IsInitialized");
     const char *(*version)(void) = init ? (const char *(*)(void))dlsym(RTLD_DEFAULT, "Py_GetVersion") : NULL;
     const char *v = version ? version() : NULL;     /* "3.11.7 (main, ...) [GCC ...]" */
@@ -139,7 +139,6 @@ __attribute__((constructor)) static void pyframes_init(void)
             pthread_atfork(loc_fork_prepare, loc_fork_release, loc_fork_release) == 0)
             py_state = 1;
     }
-    st_in_shim--;
 }
 
 static inline void *read_ptr(const void *base, int off)

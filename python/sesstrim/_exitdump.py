@@ -7,9 +7,13 @@
 #   - in every multiprocessing child (an after-fork hook, run by Process._bootstrap after it
 #     clears the finalizer registry) a Finalize with the lowest priority dumps when the
 #     child's run() returns, just before os._exit;
-#   - SIGTERM, while its disposition is the default (or one we chain to), first dumps and
-#     then does what it would have done: re-raise with the default action, or call the
-#     previous Python handler. A process that ignores SIGTERM keeps ignoring it.
+#   - in those children, SIGTERM, while its disposition is the default (or one we chain to),
+#     first dumps and then does what it would have done: re-raise with the default action,
+#     or call the previous Python handler. A process that ignores SIGTERM keeps ignoring it.
+#     Only in multiprocessing children: a Python-level handler runs between bytecodes, so a
+#     process busy in a long C call dies when the call returns rather than at once. Pool
+#     workers wait in interruptible calls; a main program is left as it was (its exit dump
+#     works; SESSTRIM_DUMP_SIGNAL covers signals).
 # The dump goes to the SESSTRIM_DUMP pattern (%p: each process its own file).
 import os
 import signal
@@ -79,4 +83,3 @@ def install():
     _installed = True
     import multiprocessing.util as mpu
     mpu.register_after_fork(_TOKEN, _in_child)
-    _hook_sigterm()

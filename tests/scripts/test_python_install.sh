@@ -25,8 +25,8 @@ cp -r "$ROOT/python" "$DIR/src"
 rm -rf "$DIR/src/build" "$DIR/src"/*.egg-info "$DIR/src/sesstrim/_bin"
 "$PY" -m venv --system-site-packages "$DIR/venv" || { echo "FAIL: venv"; exit 1; }
 V=$DIR/venv/bin/python
-SESSTRIM_BUILD=$BUILD "$V" -m pip install -q --no-build-isolation --no-index "$DIR/src" >pip.log 2>&1 \
-    || { echo "FAIL: pip install"; cat pip.log; exit 1; }
+SESSTRIM_BUILD=$BUILD "$V" -m pip install -q --no-build-isolation --no-index "$DIR/src" >"$DIR/pip.log" 2>&1 \
+    || { echo "FAIL: pip install"; cat "$DIR/pip.log"; exit 1; }
 cd "$DIR" || exit 1
 check "installed outside the source tree" \
       "\"$V\" -c 'import sesstrim, sys; sys.exit(not sesstrim.__file__.startswith(\"$DIR/venv/\"))'"
