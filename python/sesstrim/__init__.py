@@ -249,6 +249,8 @@ class Executor(concurrent.futures.ThreadPoolExecutor):
     """
 
     def __init__(self, max_workers=None, thread_name_prefix="", initializer=None, initargs=()):
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
         super().__init__(max_workers, thread_name_prefix, _leave_then(initializer), initargs)
 
     def submit(self, fn, /, *args, **kwargs):
