@@ -38,7 +38,7 @@ import warnings
 __all__ = [
     "active", "begin", "end", "enter", "leave", "leave_all", "current", "keep", "trim",
     "dump", "stats", "address_of", "session", "entered", "scoped", "Session", "Executor",
-    "in_session", "propagate_to_pools", "name_threads", "SesstrimWarning",
+    "in_session", "propagate_to_pools", "name_threads", "dump_worker_exits", "SesstrimWarning",
 ]
 
 
@@ -324,6 +324,16 @@ def name_threads(enable=True):
     threading.Thread._bootstrap_inner; enable=False restores it. `python -m sesstrim run`
     calls it. Works without the shim too (it only sets OS thread names)."""
     threading.Thread._bootstrap_inner = _bootstrap_inner_named if enable else _plain_bootstrap_inner
+
+
+def dump_worker_exits():
+    """Make multiprocessing children dump when they end, although they leave with os._exit
+    or die of SIGTERM (Pool.terminate), which skip the shim's exit dump: a last
+    multiprocessing Finalize and, in the children, a SIGTERM handler that dumps and then does
+    what SIGTERM did before. To the SESSTRIM_DUMP pattern (use %p). `python -m sesstrim run`
+    calls it. No-op without the shim. Details: docs/python.md."""
+    from sesstrim import _exitdump
+    _exitdump.install()
 
 
 def trim():

@@ -8,7 +8,6 @@ import runpy
 import sys
 
 import sesstrim
-from sesstrim import _exitdump
 
 
 def main(argv):
@@ -30,7 +29,7 @@ def main(argv):
     if pool_sessions:
         sesstrim.propagate_to_pools(True)
     sesstrim.name_threads(True)
-    _exitdump.install()
+    sesstrim.dump_worker_exits()
     if argv[0] == "-m":
         sys.argv = argv[1:]
         sys.path.insert(0, os.getcwd())
