@@ -2,13 +2,15 @@
 # tests/scripts/test_python_frames.sh, on every CPython found. Allocates from Python code
 # (frames expected), from a thread started in C that Python never sees, from Python
 # threads calling malloc through ctypes without the GIL (no frames expected: skipped), and
-# while the interpreter shuts down (atexit, __del__, and with --daemons daemon threads
-# still allocating). Each kind uses its own size so the test finds its site by total bytes.
+# while the interpreter shuts down (atexit, __del__) and, with --daemons, from daemon
+# threads. Each kind uses its own size so the test finds its site by total bytes.
 #
-# --daemons is used with sampled stacks only: with SESSTRIM_STACKS=all the exit dump is
-# large and slow, and CPython 3.10 lets a daemon thread take the GIL after Py_Finalize and
-# touch the freed interpreter (CPython gh-87135, gh-110052): a crash at exit that a slow exit
-# handler makes likely (23 of 60 runs on pyenv's 3.10.13, with SESSTRIM_PYFRAMES=off too).
+# --daemons: daemon threads allocate while main runs, then park on an Event before main
+# returns. Daemon threads still *running* Python when the interpreter exits hit a CPython
+# bug (gh-87135, gh-110052: on 3.10 a daemon thread can take the GIL after Py_Finalize and
+# read the freed interpreter), which any exit handler that takes time (the shim's exit
+# dump) makes likely: 23 of 60 runs crashed on pyenv's 3.10.13 with SESSTRIM_STACKS=all,
+# with Python frames off as well. --busy-daemons keeps them running, to measure that.
 import atexit
 import ctypes
 import sys
@@ -50,9 +52,13 @@ class Noisy:
         bytearray(3000)                        # runs during finalization
 
 
-def daemon_churn():
-    while True:
+park = threading.Event()
+
+
+def daemon_churn(busy):
+    while busy or not park.is_set():
         bytearray(2000)
+    threading.Event().wait()                   # parked: never takes the GIL again
 
 
 def main():
@@ -63,11 +69,15 @@ def main():
     c_thread_mallocs(4)
     for t in threads:
         t.join()
-    if "--daemons" in sys.argv:
+    busy = "--busy-daemons" in sys.argv
+    if busy or "--daemons" in sys.argv:
         for _ in range(2):
-            threading.Thread(target=daemon_churn, daemon=True).start()
+            threading.Thread(target=daemon_churn, args=(busy,), daemon=True).start()
     atexit.register(lambda: bytearray(5000))
     sys.modules[__name__].noisy = Noisy()
+    for _ in range(200):
+        bytearray(100000)                      # while the daemons churn
+    park.set()
     print("ok", sys.version_info[0], sys.version_info[1], len(held))
 
 
