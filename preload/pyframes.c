@@ -1,5 +1,6 @@
-/* pyframes.c: the native side of the Python binding (issue 11). Two small read-only queries
- * the binding needs and the public C API does not offer:
+/* pyframes.c: the native side of the Python binding (issue 11): Python frames in allocation
+ * sites (below), a dump on SIGTERM for multiprocessing workers (at the end), and two small
+ * read-only queries the binding needs and the public C API does not offer:
  *  - sesstrim_impl_session_stats: a session's counters now, so the pytest plugin can fail a
  *    test on its leftovers without writing a dump per test;
  *  - sesstrim_impl_block_owner: the session that owns a live block and that session's
@@ -7,10 +8,16 @@
  * Both are called from Python through ctypes (python/sesstrim/__init__.py); neither
  * allocates, both take at most one live-table shard lock. */
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 #include "pyframes.h"
+#include "service.h"
 #include "sessions.h"
 
 /* The order of out[] is part of the binding's contract (SESSTRIM_STAT_* in pyframes.h). */
@@ -339,4 +346,107 @@ void pyframes_dump_records(struct st_dump_writer *w)
         memcpy(var + l.file_len, l.func, l.func_len);
         dump_put(w, ST_REC_PYFRAME, &r, sizeof r, var, (uint32_t)(l.file_len + l.func_len));
     }
+}
+
+/* ---------------------------------------------------------------- dump on SIGTERM */
+/*
+ * multiprocessing's Pool.terminate() stops workers with SIGTERM, which skips the exit dump.
+ * A Python-level handler cannot do it: CPython runs it between bytecodes, and a worker
+ * blocked in SemLock.acquire misses a signal that lands between its trywait and its
+ * sem_wait (the handler never runs, the worker never dies: Pool.terminate hangs; seen
+ * 1 run in 10). So the handler is C: it writes a byte to a pipe; a shim thread (all
+ * signals blocked) writes the dump, restores SIG_DFL and sends SIGTERM again, which the
+ * kernel delivers to a thread that does not block it: the process dies of SIGTERM as it
+ * would have. A second SIGTERM while the dump is written, or one in a fork child of the
+ * process that installed it, takes the default action at once.
+ */
+static int term_pipe[2] = {-1, -1};
+static pid_t term_pid;
+static uint32_t term_hits;
+
+static void term_default_now(int sig)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigaction(sig, &sa, NULL);
+    raise(sig);            /* delivered when this handler returns (the signal is blocked here) */
+}
+
+static void on_term(int sig)
+{
+    int saved = errno;
+    if (getpid() != term_pid || __atomic_add_fetch(&term_hits, 1, __ATOMIC_RELAXED) > 1) {
+        term_default_now(sig);
+    } else {
+        char c = 1;
+        if (write(term_pipe[1], &c, 1) != 1) term_default_now(sig);
+    }
+    errno = saved;
+}
+
+static void *term_main(void *arg)
+{
+    (void)arg;
+    prctl(PR_SET_NAME, "sesstrim-term", 0, 0, 0);
+    struct st_thread *me = thread_self();
+    __atomic_or_fetch(&me->flags, ST_THREAD_SHIM, __ATOMIC_RELAXED);
+    char c;
+    ssize_t r;
+    do { r = read(term_pipe[0], &c, 1); } while (r < 0 && errno == EINTR);
+    if (r == 1) dump_write(NULL, ST_DUMP_SIGNAL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGTERM, &sa, NULL);
+    if (r == 1) kill(getpid(), SIGTERM);
+    return NULL;
+}
+
+/* A fork child has the handler but not the thread: give it back the default action. */
+static void term_fork_child(void)
+{
+    if (!term_pid) return;
+    struct sigaction cur;
+    if (sigaction(SIGTERM, NULL, &cur) == 0 && cur.sa_handler == on_term) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_DFL;
+        sigaction(SIGTERM, &sa, NULL);
+    }
+    close(term_pipe[0]);
+    close(term_pipe[1]);
+    term_pipe[0] = term_pipe[1] = -1;
+    term_pid = 0;
+    term_hits = 0;
+}
+
+/* Install it in this process if SIGTERM's action is the default. 0 on success (or already
+ * installed here), -1 otherwise (another handler, or no pipe/thread). */
+ST_EXPORT int sesstrim_impl_dump_on_sigterm(void)
+{
+    static int atfork_done;
+    if (term_pid == getpid()) return 0;
+    struct sigaction cur;
+    if (sigaction(SIGTERM, NULL, &cur) != 0 || (cur.sa_flags & SA_SIGINFO) || cur.sa_handler != SIG_DFL)
+        return -1;
+    if (!atfork_done) {
+        if (pthread_atfork(NULL, NULL, term_fork_child) != 0) return -1;
+        atfork_done = 1;
+    }
+    if (pipe2(term_pipe, O_CLOEXEC) != 0) return -1;
+    if (shim_thread_create(term_main, NULL) != 0) {
+        close(term_pipe[0]);
+        close(term_pipe[1]);
+        term_pipe[0] = term_pipe[1] = -1;
+        return -1;
+    }
+    term_pid = getpid();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_term;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    return 0;
 }

@@ -24,6 +24,9 @@ int sesstrim_impl_session_stats(uint64_t id, uint64_t *out);
 /* out[0] = owner session id of the live block at ptr (0: none), out[1] = its parent id.
  * 0, or -1 if ptr is not the start of a live block the shim tracked. */
 int sesstrim_impl_block_owner(const void *ptr, uint64_t *out);
+/* SIGTERM (while its action is the default) first dumps to the SESSTRIM_DUMP pattern, then
+ * kills the process as before. For multiprocessing workers. 0 installed, -1 not. */
+int sesstrim_impl_dump_on_sigterm(void);
 
 /* ---------------------------------------------------------------- Python frames */
 /*

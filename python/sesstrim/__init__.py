@@ -66,6 +66,7 @@ def _bind():
         # preload/pyframes.c: read-only queries for this binding
         "session_stats": (c_int, [u64, ctypes.POINTER(u64)]),
         "block_owner": (c_int, [ctypes.c_void_p, ctypes.POINTER(u64)]),
+        "dump_on_sigterm": (c_int, []),
     }
     found = {}
     for name, (restype, argtypes) in signatures.items():

@@ -7,13 +7,14 @@
 #   - in every multiprocessing child (an after-fork hook, run by Process._bootstrap after it
 #     clears the finalizer registry) a Finalize with the lowest priority dumps when the
 #     child's run() returns, just before os._exit;
-#   - in those children, SIGTERM, while its disposition is the default (or one we chain to),
-#     first dumps and then does what it would have done: re-raise with the default action,
-#     or call the previous Python handler. A process that ignores SIGTERM keeps ignoring it.
-#     Only in multiprocessing children: a Python-level handler runs between bytecodes, so a
-#     process busy in a long C call dies when the call returns rather than at once. Pool
-#     workers wait in interruptible calls; a main program is left as it was (its exit dump
-#     works; SESSTRIM_DUMP_SIGNAL covers signals).
+#   - in those children, SIGTERM first dumps, then kills the process as before. While its
+#     action is the default this is done in C (preload/pyframes.c,
+#     sesstrim_impl_dump_on_sigterm): a Python handler would race with a worker blocked in
+#     SemLock.acquire (a signal landing just before sem_wait is never handled: the worker
+#     never dies and Pool.terminate hangs; 1 run in 10 here). If the program set a Python
+#     handler (inherited from the parent), ours dumps and then calls it, with that race,
+#     which the program's own handler has anyway. A process that ignores SIGTERM keeps
+#     ignoring it.
 # The dump goes to the SESSTRIM_DUMP pattern (%p: each process its own file).
 import os
 import signal
@@ -36,23 +37,18 @@ def _dump_once():
 
 def _on_sigterm(signum, frame):
     _dump_once()
-    prev = _previous.get(signum, signal.SIG_DFL)
-    if callable(prev):
-        return prev(signum, frame)
-    if prev == signal.SIG_IGN:
-        return None
-    signal.signal(signum, signal.SIG_DFL)   # then die by the same signal, as before
-    os.kill(os.getpid(), signum)
-    return None
+    return _previous[signum](signum, frame)
 
 
 def _hook_sigterm():
+    if sesstrim._call("dump_on_sigterm", -1) == 0:
+        return   # done in C while SIGTERM's action is the default
     try:
         prev = signal.getsignal(signal.SIGTERM)
     except ValueError:
         return
-    if prev is _on_sigterm or prev == signal.SIG_IGN or prev is None:
-        return   # None: set from C; we cannot chain to it, leave it alone
+    if not callable(prev) or prev is _on_sigterm:
+        return   # ignored, or set from C: leave it alone
     try:
         signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread
