@@ -53,11 +53,13 @@ class Noisy:
 
 
 park = threading.Event()
+parked = threading.Semaphore(0)
 
 
 def daemon_churn(busy):
     while busy or not park.is_set():
         bytearray(2000)
+    parked.release()
     threading.Event().wait()                   # parked: never takes the GIL again
 
 
@@ -70,14 +72,17 @@ def main():
     for t in threads:
         t.join()
     busy = "--busy-daemons" in sys.argv
-    if busy or "--daemons" in sys.argv:
-        for _ in range(2):
+    daemons = 2 if busy or "--daemons" in sys.argv else 0
+    if daemons:
+        for _ in range(daemons):
             threading.Thread(target=daemon_churn, args=(busy,), daemon=True).start()
     atexit.register(lambda: bytearray(5000))
     sys.modules[__name__].noisy = Noisy()
     for _ in range(200):
         bytearray(100000)                      # while the daemons churn
     park.set()
+    for _ in range(0 if busy else daemons):
+        parked.acquire()                       # both are waiting before main returns
     print("ok", sys.version_info[0], sys.version_info[1], len(held))
 
 
