@@ -10,6 +10,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -118,17 +119,40 @@ static struct {
 } py;
 static int py_state;   /* 0 not looked at, 1 ready, -1 no Python / unsupported / turned off */
 
-/* Runs once, from this library's constructor: dlsym may allocate on failure (dlerror),
- * which must not happen inside malloc. Here it is an ordinary allocation (the malloc
- * wrapper resolves itself on first use, whichever constructor runs first). */
+static int is_libpython(struct dl_phdr_info *info, size_t len, void *found)
+{
+    (void)len;
+    if (info->dlpi_name && strstr(info->dlpi_name, "/libpython")) *(int *)found = 1;
+    return *(int *)found;
+}
+
+/* Is this a CPython process? Asked without dlsym: a failed dlsym allocates its error message
+ * (dlerror), which stays allocated and moves the host's heap (a C program's page layout
+ * changed measurably). The interpreter is a python* executable or loads libpython. */
+static bool looks_like_python(void)
+{
+    char exe[512];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        const char *base = strrchr(exe, '/');
+        if (!strncmp(base ? base + 1 : exe, "python", 6)) return true;
+    }
+    int found = 0;
+    dl_iterate_phdr(is_libpython, &found);
+    return found;
+}
+
+/* Runs once, from this library's constructor (never inside malloc). */
 __attribute__((constructor)) static void pyframes_init(void)
 {
     const char *opt = getenv("SESSTRIM_PYFRAMES");
-    if (opt && (!strcmp(opt, "off") || !strcmp(opt, "0"))) { py_state = -1; return; }
+    py_state = -1;
+    if (opt && (!strcmp(opt, "off") || !strcmp(opt, "0"))) return;
+    if (!looks_like_python()) return;
     void *init = dlsym(RTLD_DEFAULT, "Py_IsInitialized");
     const char *(*version)(void) = init ? (const char *(*)(void))dlsym(RTLD_DEFAULT, "Py_GetVersion") : NULL;
     const char *v = version ? version() : NULL;     /* "3.11.7 (main, ...) [GCC ...]" */
-    py_state = -1;
     if (v && v[0] == '3' && v[1] == '.' && !strstr(v, "free-threading")) {
         int minor = atoi(v + 2);
         for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++)
