@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "shim.h"
 #include "dump_parts.h"
+#include "pyframes.h"   /* issue 11: Python frames, see pyframes.c */
 
 #define SITE_MAX_FRAMES 32
 #define UNWIND_DEPTH (SITE_MAX_FRAMES + 16)   /* room for libunwind's and the shim's frames */
@@ -276,6 +277,7 @@ uint32_t stacks_capture(size_t size)
     uint64_t frames[SITE_MAX_FRAMES];
     uint32_t nframes = 0;
     for (; at < n && nframes < SITE_MAX_FRAMES; at++) frames[nframes++] = (uint64_t)(uintptr_t)raw[at];
+    nframes = pyframes_prepend(frames, nframes, SITE_MAX_FRAMES);   /* issue 11: Python frames first */
     return site_find_or_add(frames, nframes, weight * (double)size, weight);
 }
 
@@ -372,6 +374,7 @@ void dump_site_records(struct st_dump_writer *w, const struct dump_walk *walk)
         r.total_allocs = (uint64_t)(s.est_allocs + 0.5);
         dump_put(w, ST_REC_SITE, &r, sizeof r, s.frames, s.nframes * (uint32_t)sizeof(uint64_t));
     }
+    pyframes_dump_records(w);   /* issue 11: the locations of the Python frames above */
 }
 
 /* The GNU build id from the object's PT_NOTE segments; 0 if it has none. */
