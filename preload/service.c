@@ -326,6 +326,16 @@ static void *service_main(void *arg)
     return NULL;
 }
 
+int service_dump_on_sigterm(void)
+{
+    if (!st_opt.dump_path[0]) return -1;
+    st_opt.dump_on_term = true;
+    install_term_handlers();
+    if (!__atomic_load_n(&ours[0], __ATOMIC_ACQUIRE)) return -1;
+    service_ensure_running();
+    return __atomic_load_n(&svc_running, __ATOMIC_ACQUIRE) ? 0 : -1;
+}
+
 void service_ensure_running(void)
 {
     int expected = 0;

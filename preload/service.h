@@ -15,6 +15,8 @@ void service_start(void);
 void service_ensure_running(void);
 void service_after_fork_child(void);
 void service_child_restart(void);   /* fork child, first allocation: the thread again */
+/* SIGTERM/SIGINT dumps on in this process now (the Python binding asks): 0 on, -1 not. */
+int service_dump_on_sigterm(void);
 /* Constructor, right after options_parse: false when this process must stay dormant
  * (SESSTRIM_FOLLOW_CHILDREN=off and it is an exec'd descendant of SESSTRIM_RUN_PID: no
  * tracking, no dump, and the library is removed from its LD_PRELOAD so its own children do

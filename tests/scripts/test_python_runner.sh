@@ -2,7 +2,8 @@
 # test_python_runner.sh: `python3 -m sesstrim run`: runs a script under the shim with its
 # arguments and exit status, passes --trim/--exact to the environment, says where the dumps
 # went and prints the summary; a multiprocessing pool's 8 workers each leave a dump whether
-# the pool ends them with SIGTERM or they leave with os._exit (plain LD_PRELOAD: 0 of 8).
+# the pool ends them with SIGTERM or they leave with os._exit (the shim's own SIGTERM and
+# _exit dumps give them under plain LD_PRELOAD too; with SESSTRIM_DUMP_ON_TERM=off: 0 of 8).
 set -u
 ROOT=${ST_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${ST_BUILD:-$ROOT/build}
@@ -21,9 +22,11 @@ check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 dumps() { ls "$1"/*.bin 2>/dev/null | wc -l; }
 
 echo "== baseline: the shim alone"
-mkdir plain
+mkdir plain noterm
 LD_PRELOAD=$BUILD/libsesstrim.so SESSTRIM_LOG=off SESSTRIM_DUMP=$DIR/plain/p-%p.bin "$PY" "$APP" terminate >plain.out
-check "plain LD_PRELOAD: only the parent's dump (workers lose theirs)" "[ \$(dumps plain) -eq 1 ]"
+check "plain LD_PRELOAD: the parent's and the 8 SIGTERM'd workers' dumps" "[ \$(dumps plain) -eq 9 ]"
+LD_PRELOAD=$BUILD/libsesstrim.so SESSTRIM_LOG=off SESSTRIM_DUMP_ON_TERM=off SESSTRIM_DUMP=$DIR/noterm/p-%p.bin "$PY" "$APP" terminate >noterm.out
+check "SESSTRIM_DUMP_ON_TERM=off: only the parent's dump (workers lose theirs)" "[ \$(dumps noterm) -eq 1 ]"
 
 for mode in terminate close; do
     echo "== runner, pool ends by $mode"
