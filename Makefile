@@ -48,7 +48,7 @@ LIB      := $(BUILD)/libsesstrim.so
 REPORT   := $(BUILD)/sesstrim-report
 READERLIB := $(BUILD)/libsesstrim-analyzer.a
 
-.PHONY: all deps test demo bench stress fuzz install uninstall clean help check-build
+.PHONY: all deps test demo bench stress fuzz sanitize sanitize-build install uninstall clean help check-build
 all: $(LIB) $(REPORT)
 
 help:
@@ -59,6 +59,7 @@ help:
 	@echo "make bench      overhead, trim and analyzer benchmarks (ratios in one run)"
 	@echo "make stress     long trim-vs-churn stress run"
 	@echo "make fuzz       fuzz the dump reader (libFuzzer, clang)"
+	@echo "make sanitize   ASan/UBSan analyzer + TSan shim harness (tests/sanitize/README.md)"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)"
 
 deps:
@@ -120,7 +121,8 @@ $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(PROG_CFLAGS) -o $@ $< -ldl -lm
 
-check-build: all $(DEBUG_LIB) $(READERLIB) $(TEST_BIN) $(PROG_BIN) $(PROG_LIB) $(SAMPLE_BIN) $(BENCH_BIN)
+check-build: all $(DEBUG_LIB) $(READERLIB) $(TEST_BIN) $(PROG_BIN) $(PROG_LIB) $(SAMPLE_BIN) $(BENCH_BIN) \
+             $(ASAN_REPORT) $(TSAN_HARNESS)
 
 test: deps
 	@$(MAKE) -s --no-print-directory check-build
@@ -141,6 +143,12 @@ stress: deps
 fuzz:
 	@$(MAKE) -s --no-print-directory all
 	@tests/fuzz/run.sh
+
+# Sanitizer builds (rules in tests/sanitize/sanitize.mk, outputs in $(BUILD)/sanitize/).
+include tests/sanitize/sanitize.mk
+sanitize: deps
+	@$(MAKE) -s --no-print-directory all $(PROG_BIN) sanitize-build
+	@tests/sanitize/run.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include
