@@ -27,7 +27,11 @@ unset LD_PRELOAD
 # halt_on_error=0: every report of a run is shown, not just the first. exitcode=66 marks a
 # run with reports. Suppressions: tsan.supp (each entry says why).
 export TSAN_OPTIONS="die_after_fork=0 halt_on_error=0 exitcode=66 second_deadlock_stack=1 suppressions=$ROOT/tests/sanitize/tsan.supp"
-if [ $quick = 1 ]; then iters=600 threads=4 forks=3 signals=10; else iters=4000 threads=6 forks=10 signals=40; fi
+# limit: seconds before a run counts as hung (a fork child stuck on a lock it inherited is
+# the likely cause: the log's last lines and `harness.log` say which child). Normal runs take
+# a few seconds (quick) to 3 minutes (full) on a loaded 2-core machine.
+if [ $quick = 1 ]; then iters=600 threads=4 forks=3 signals=10 limit=300
+else iters=4000 threads=6 forks=10 signals=40 limit=900; fi
 
 rm -rf "$OUT"
 configs=0 failed=0
@@ -38,12 +42,16 @@ one() {
     mkdir -p "$dir"
     configs=$((configs + 1))
     env SESSTRIM_LOG=off SESSTRIM_DUMP="$dir/env-%p.bin" "$@" \
-        timeout -k 10 900 "$H" --threads $threads --iters $iters --forks $forks --signals $signals "$dir" \
+        timeout -k 10 $limit "$H" --threads $threads --iters $iters --forks $forks --signals $signals "$dir" \
         >"$dir/harness.log" 2>&1
     local rc=$?
     local nrep
     nrep=$(grep -c '^WARNING: ThreadSanitizer' "$dir/harness.log")
-    if [ $rc -ne 0 ] || [ "$nrep" -ne 0 ]; then
+    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+        failed=$((failed + 1))
+        echo "FAIL $name: HANG, killed after $limit s, $nrep TSan reports (log $dir/harness.log)"
+        grep '^SUMMARY: ThreadSanitizer' "$dir/harness.log" | sort | uniq -c | sed 's/^/      | /'
+    elif [ $rc -ne 0 ] || [ "$nrep" -ne 0 ]; then
         failed=$((failed + 1))
         echo "FAIL $name: exit $rc, $nrep TSan reports (log $dir/harness.log)"
         grep '^SUMMARY: ThreadSanitizer' "$dir/harness.log" | sort | uniq -c | sed 's/^/      | /'
