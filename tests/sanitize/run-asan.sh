@@ -44,7 +44,9 @@ if [ $quick = 0 ]; then
         [ -x "$t" ] || continue
         name=$(basename "$t")
         checks=$((checks + 1))
-        ST_ROOT=$ROOT ST_BUILD=$SAN timeout -k 10 900 "$t" >"$WORK/$name.log" 2>&1
+        # SESSTRIM_LOG=stderr as tests/run.sh sets it: the programs the tests run under the
+        # shim inherit it, and some tests read their log lines.
+        ST_ROOT=$ROOT ST_BUILD=$SAN SESSTRIM_LOG=stderr timeout -k 10 900 "$t" >"$WORK/$name.log" 2>&1
         rc=$?
         if [ $rc -ne 0 ] || sanitizer_said "$WORK/$name.log"; then
             bad "$name (exit $rc)"; tail -n 40 "$WORK/$name.log" | sed 's/^/      | /'
