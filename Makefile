@@ -65,7 +65,7 @@ LIB      := $(BUILD)/libsesstrim.so
 REPORT   := $(BUILD)/sesstrim-report
 READERLIB := $(BUILD)/libsesstrim-analyzer.a
 
-.PHONY: all deps test demo bench stress fuzz install uninstall clean help check-build
+.PHONY: all deps test demo bench stress fuzz sanitize sanitize-build install uninstall clean help check-build
 all: $(LIB) $(REPORT) $(CLI)
 
 help:
@@ -76,6 +76,7 @@ help:
 	@echo "make bench      overhead, trim and analyzer benchmarks (ratios in one run)"
 	@echo "make stress     long trim-vs-churn stress run, then the host battery 10 times"
 	@echo "make fuzz       fuzz the dump reader (libFuzzer, clang)"
+	@echo "make sanitize   ASan/UBSan analyzer + TSan shim harness (tests/sanitize/README.md)"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) (also BINDIR LIBDIR INCLUDEDIR MANDIR PKGCONFIGDIR)"
 
 deps:
@@ -162,7 +163,8 @@ $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(PROG_CFLAGS) -o $@ $< -ldl -lm
 
-check-build: all $(DEBUG_LIB) $(READERLIB) $(TEST_BIN) $(PROG_BIN) $(PROG_LIB) $(SAMPLE_BIN) $(BENCH_BIN) $(HOST_BIN)
+check-build: all $(DEBUG_LIB) $(READERLIB) $(TEST_BIN) $(PROG_BIN) $(PROG_LIB) $(SAMPLE_BIN) $(BENCH_BIN) \
+             $(HOST_BIN) $(ASAN_REPORT) $(TSAN_HARNESS)
 
 test: deps
 	@$(MAKE) -s --no-print-directory check-build
@@ -183,6 +185,12 @@ stress: deps
 fuzz:
 	@$(MAKE) -s --no-print-directory all
 	@tests/fuzz/run.sh
+
+# Sanitizer builds (rules in tests/sanitize/sanitize.mk, outputs in $(BUILD)/sanitize/).
+include tests/sanitize/sanitize.mk
+sanitize: deps
+	@$(MAKE) -s --no-print-directory all $(PROG_BIN) sanitize-build
+	@tests/sanitize/run.sh
 
 # Where a distribution puts things: the library in LIBDIR (sesstrim finds it as ../lib or
 # ../lib/x86_64-linux-gnu from BINDIR), both commands in BINDIR, the header-only API, the

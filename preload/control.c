@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,14 +84,20 @@ static int open_socket(void)
     make_name();
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (s < 0) return -1;
+    /* Moved high at once, before bind/listen: the low number is ours for microseconds only,
+     * and closed only if it is still our socket (the program may have dup2()'d over it). */
+    int high = fcntl(s, F_DUPFD_CLOEXEC, high_fd_floor());
+    if (high >= 0) {
+        struct stat a, b;
+        if (fstat(s, &a) == 0 && fstat(high, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) close(s);
+        s = high;
+    }
     if (bind(s, (struct sockaddr *)&addr, addr_len) != 0 || listen(s, 128) != 0) {
         int e = errno;
         close(s);
         errno = e;
         return -1;
     }
-    int high = fcntl(s, F_DUPFD_CLOEXEC, high_fd_floor());
-    if (high >= 0) { close(s); s = high; }
     return s;
 }
 
@@ -123,19 +130,6 @@ int control_fd(void)
 
 bool control_is_open(void) { return lfd >= 0; }
 
-/* Async-signal-safe: wake the service thread blocked in poll() on the socket by connecting
- * to it (by name: no fd number of ours is written to). The empty connection is dropped. */
-void control_poke(void)
-{
-    if (lfd < 0) return;
-    int saved = errno;
-    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (s >= 0) {
-        (void)connect(s, (struct sockaddr *)&addr, addr_len);
-        close(s);
-    }
-    errno = saved;
-}
 
 void control_after_fork_child(void)
 {

@@ -30,8 +30,62 @@ int st_open_high(const char *path, int flags, mode_t mode)
     if (fd < 0 || fd >= ST_HIGH_FD) return fd;
     int high = fcntl(fd, F_DUPFD_CLOEXEC, ST_HIGH_FD);
     if (high < 0) return fd;          /* RLIMIT_NOFILE below ST_HIGH_FD: keep the low one */
-    close(fd);
+    /* Close the low number only if it is still our file: a program that dup2()'d over it
+     * meanwhile owns it now (a lost fd of ours is better than a closed one of theirs). */
+    struct stat a, b;
+    if (fstat(fd, &a) == 0 && fstat(high, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) close(fd);
     return high;
+}
+
+/* /proc files a shim thread reads on every tick (statm, maps, smaps) stay open above
+ * ST_HIGH_FD, one set per shim thread: opening them each time put a file on the lowest free
+ * fd for a few microseconds tick after tick, and the close that followed could hit the
+ * program's file if it had dup2()'d over that number in between. Each use first checks the
+ * fd is still the same file (device and inode); if not, the number is left to the program
+ * and the file is opened again. Program threads open and close per call. */
+#define PROC_CACHED 3
+static ST_TLS struct { int fd; dev_t dev; ino_t ino; uint64_t lost_ns; } proc_fds[PROC_CACHED];
+static ST_TLS bool proc_fds_init;
+
+static int proc_slot(const char *path)
+{
+    static const char *const names[PROC_CACHED] = {ST_PROC_SELF "/statm", ST_PROC_SELF "/maps", ST_PROC_SELF "/smaps"};
+    for (int i = 0; i < PROC_CACHED; i++) if (!strcmp(path, names[i])) return i;
+    return -1;
+}
+
+int st_open_proc(const char *path)
+{
+    struct st_thread *t = st_tls_thread;
+    int i = proc_slot(path);
+    if (i < 0 || !t || !(__atomic_load_n(&t->flags, __ATOMIC_RELAXED) & ST_THREAD_SHIM))
+        return st_open_high(path, O_RDONLY, 0);
+    if (!proc_fds_init) {
+        for (int k = 0; k < PROC_CACHED; k++) proc_fds[k].fd = -1;
+        proc_fds_init = true;
+    }
+    struct stat sb;
+    if (proc_fds[i].fd >= 0 && fstat(proc_fds[i].fd, &sb) == 0 && sb.st_dev == proc_fds[i].dev &&
+        sb.st_ino == proc_fds[i].ino && lseek(proc_fds[i].fd, 0, SEEK_SET) == 0)
+        return proc_fds[i].fd;
+    /* Lost (the program closed every fd, e.g. close_range, and is likely opening its own
+     * right now): wait 200 ms before opening again, so our brief low fd does not land in
+     * the middle of that; the caller treats the file as unreadable meanwhile. */
+    uint64_t now = st_now_ns();
+    if (proc_fds[i].fd >= 0) { proc_fds[i].fd = -1; proc_fds[i].lost_ns = now; }
+    if (proc_fds[i].lost_ns && now - proc_fds[i].lost_ns < 200000000ull) { errno = EAGAIN; return -1; }
+    int fd = st_open_high(path, O_RDONLY, 0);
+    if (fd < ST_HIGH_FD || fstat(fd, &sb) != 0) return fd;   /* not cacheable: closed after use */
+    proc_fds[i].fd = fd;
+    proc_fds[i].dev = sb.st_dev;
+    proc_fds[i].ino = sb.st_ino;
+    return fd;
+}
+
+void st_close_proc(int fd)
+{
+    for (int i = 0; proc_fds_init && i < PROC_CACHED; i++) if (proc_fds[i].fd == fd) return;
+    close(fd);
 }
 
 void st_log_reopen(void)
@@ -148,12 +202,12 @@ uint64_t st_realtime_ns(void) { return clock_ns(CLOCK_REALTIME); }
 
 size_t st_read_small_file(const char *path, char *buf, size_t len)
 {
-    int fd = st_open_high(path, O_RDONLY, 0);
+    int fd = st_open_proc(path);
     if (fd < 0) return 0;
     size_t have = 0;
     ssize_t n;
     while (have < len - 1 && (n = read(fd, buf + have, len - 1 - have)) > 0) have += (size_t)n;
-    close(fd);
+    st_close_proc(fd);
     buf[have] = 0;
     return have;
 }

@@ -1,6 +1,8 @@
 /* process.c: the shim's life cycle: the constructor that wires every part, the exit dump,
  * fork handling (the child keeps working and dumps under its own pid) and RSS. */
 #include <dlfcn.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <sys/syscall.h>
 #include <pthread.h>

@@ -49,7 +49,7 @@ bool st_maps_each(bool (*fn)(const struct st_map_line *, void *), void *ctx)
 {
     char buf[8192];
     int saved = errno;
-    int fd = st_open_high(ST_PROC_SELF "/maps", O_RDONLY, 0);
+    int fd = st_open_proc(ST_PROC_SELF "/maps");
     if (fd < 0) { errno = saved; return false; }
     size_t have = 0;
     bool go = true;
@@ -70,7 +70,7 @@ bool st_maps_each(bool (*fn)(const struct st_map_line *, void *), void *ctx)
         if (have == sizeof buf - 1) have = 0;    /* a line longer than the buffer: drop it */
         memmove(buf, line, have);
     }
-    close(fd);
+    st_close_proc(fd);
     errno = saved;
     return true;
 }

@@ -60,6 +60,18 @@ int shim_thread_create_raw(void *(*fn)(void *), void *arg)
     return rc;
 }
 
+void shim_thread_settle(void)
+{
+    /* Daemons close every inherited fd (close_range) and open their own first thing in main;
+     * a shim thread opening /proc files at that moment races them for the low numbers. The
+     * shim's threads start their work 100 ms after the process (or fork child) does. */
+    uint64_t since = st_realtime_ns() - st_start_realtime_ns;
+    if (since < 100000000ull) {
+        struct timespec ts = {0, (long)(100000000ull - since)};
+        nanosleep(&ts, NULL);
+    }
+}
+
 int shim_thread_create(void *(*fn)(void *), void *arg)
 {
     int rc = shim_thread_create_raw(fn, arg);
@@ -71,7 +83,6 @@ static void wake(void)
 {
     __atomic_store_n(&wake_word, 1, __ATOMIC_RELEASE);
     syscall(SYS_futex, &wake_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-    control_poke();
 }
 
 static void on_dump_signal(int sig)
@@ -246,7 +257,7 @@ ST_EXPORT __attribute__((noreturn)) void _Exit(int status)
 static uint64_t min_nonzero(uint64_t a, uint64_t b) { return !a ? b : !b ? a : a < b ? a : b; }
 
 /* Wait until `due_mono` (0: no deadline) or a wake-up: in poll() on the control socket when
- * it is open (a client or control_poke wakes it), on the futex word otherwise. */
+ * it is open (a client wakes it; a wake-up is seen within 250 ms), on the futex word otherwise. */
 static void wait_for_work(uint64_t due_mono)
 {
     uint64_t now = st_now_ns();
@@ -254,10 +265,13 @@ static void wait_for_work(uint64_t due_mono)
     if (__atomic_load_n(&wake_word, __ATOMIC_ACQUIRE)) return;
     int fd = control_fd();
     if (fd >= 0) {
-        int ms = -1;
+        /* A wake-up (dump signal, SIGTERM, _exit) cannot interrupt poll() without an fd of
+         * ours to write to, and opening one from a signal handler would sit on a low fd
+         * number the program may be about to get: poll at most 250 ms, then look. */
+        int ms = 250;
         if (due_mono) {
             uint64_t w = (due_mono - now + 999999) / 1000000;
-            ms = w > 3600000 ? 3600000 : (int)w;
+            if (w < 250) ms = (int)w;
         }
         struct pollfd p = {fd, POLLIN, 0};
         if (poll(&p, 1, ms) > 0 && (p.revents & POLLIN) && control_fd() == fd) control_serve(fd);
@@ -277,6 +291,7 @@ static void *service_main(void *arg)
 {
     (void)arg;
     prctl(PR_SET_NAME, "sesstrim-svc", 0, 0, 0);
+    shim_thread_settle();
     struct st_thread *me = thread_self();
     __atomic_or_fetch(&me->flags, ST_THREAD_SHIM, __ATOMIC_RELAXED);
     uint64_t now = st_now_ns();

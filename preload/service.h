@@ -26,6 +26,8 @@ bool service_follow_check(void);
 int shim_thread_create(void *(*fn)(void *), void *arg);
 /* The same, not counted among the long-lived shim threads (the reaper counts itself). */
 int shim_thread_create_raw(void *(*fn)(void *), void *arg);
+/* Called first by a long-lived shim thread: wait until the process is 100 ms old. */
+void shim_thread_settle(void);
 
 /* ---- control.c */
 bool control_open(void);            /* create the socket now (service thread) */
@@ -34,7 +36,6 @@ bool control_is_open(void);
 /* true while the socket is wanted but not open; *due = when to open it (CLOCK_REALTIME ns) */
 bool control_due(uint64_t *due_realtime_ns);
 void control_serve(int fd);         /* accept and answer what is pending, bounded */
-void control_poke(void);            /* async-signal-safe: wake a service thread in poll() */
 void control_after_fork_child(void);
 const char *control_name(char *buf, size_t len);  /* "@sesstrim-PID" */
 

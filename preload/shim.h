@@ -105,6 +105,10 @@ size_t st_read_small_file(const char *path, char *buf, size_t len);
  * wrote a dump). Falls back to the low fd when RLIMIT_NOFILE is below ST_HIGH_FD. */
 #define ST_HIGH_FD 1000
 int st_open_high(const char *path, int flags, mode_t mode);
+/* A /proc file of the calling thread (ST_PROC_SELF "/statm", "/maps", "/smaps"): kept open,
+ * identity-checked, by shim threads; opened per call elsewhere. Close with st_close_proc. */
+int st_open_proc(const char *path);
+void st_close_proc(int fd);
 /* Format with %p (pid), %t (unix time, whole seconds) and %n (the number the next dump of
  * this process gets: st_dumps_written + 1) expanded. Returns false if it does not fit. */
 extern uint32_t st_dumps_written;  /* dumps this process wrote; a fork child starts at 0 */

@@ -75,7 +75,7 @@ static void parse_line(struct mapping_acc *acc, char *line)
 
 void dump_mapping_records(struct st_dump_writer *w)
 {
-    int fd = st_open_high(ST_PROC_SELF "/smaps", O_RDONLY, 0);
+    int fd = st_open_proc(ST_PROC_SELF "/smaps");
     if (fd < 0) return;
     struct mapping_acc acc = {0};
     size_t have = 0;
@@ -96,6 +96,6 @@ void dump_mapping_records(struct st_dump_writer *w)
         have = strlen(line);
         memmove(smaps_buf, line, have);
     }
-    close(fd);
+    st_close_proc(fd);
     flush_mapping(w, &acc);
 }

@@ -299,6 +299,7 @@ static void *trimmer_main(void *arg)
 {
     (void)arg;
     prctl(PR_SET_NAME, "sesstrim-trim", 0, 0, 0);
+    shim_thread_settle();
     struct st_thread *self = thread_self();
     if (self) {
         __atomic_or_fetch(&self->flags, ST_THREAD_SHIM, __ATOMIC_RELEASE);

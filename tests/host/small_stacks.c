@@ -5,7 +5,7 @@
 #include <limits.h>
 #include "host.h"
 
-static volatile sig_atomic_t handled;
+static int handled;                 /* handlers on several threads at once: atomic */
 
 static void on_usr(int sig)
 {
@@ -14,7 +14,7 @@ static void on_usr(int sig)
     void *q = malloc(5000);
     free(p);
     free(q);
-    handled++;
+    __atomic_add_fetch(&handled, 1, __ATOMIC_RELAXED);
 }
 
 static void *small(void *arg)
@@ -52,6 +52,6 @@ int main(void)
         for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
     }
     pthread_attr_destroy(&attr);
-    printf("ok: %d handler runs on 8 KiB alternate stacks, threads on %d-byte stacks\n", (int)handled, (int)PTHREAD_STACK_MIN);
+    printf("ok: %d handler runs on 8 KiB alternate stacks, threads on %d-byte stacks\n", __atomic_load_n(&handled, __ATOMIC_RELAXED), (int)PTHREAD_STACK_MIN);
     return 0;
 }
