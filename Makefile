@@ -164,7 +164,7 @@ $(BUILD)/bench/%: bench/%.c
 	$(CC) $(PROG_CFLAGS) -o $@ $< -ldl -lm
 
 check-build: all $(DEBUG_LIB) $(READERLIB) $(TEST_BIN) $(PROG_BIN) $(PROG_LIB) $(SAMPLE_BIN) $(BENCH_BIN) \
-             $(HOST_BIN) $(ASAN_REPORT) $(TSAN_HARNESS)
+             $(HOST_BIN) sanitize-build
 
 test: deps
 	@$(MAKE) -s --no-print-directory check-build

@@ -77,9 +77,9 @@ void dump_process_record(struct st_dump_writer *w, int reason, const struct dump
     p.live_bytes = walk->live_bytes;
     p.live_chunk_bytes = walk->chunk_bytes;
     p.live_count = walk->count;
-    for (struct st_thread *t = threads_first(); t; t = t->next) {
-        p.total_allocs += t->allocs;
-        p.total_frees += t->frees;
+    for (struct st_thread *t = threads_first(); t; t = __atomic_load_n(&t->next, __ATOMIC_ACQUIRE)) {
+        p.total_allocs += __atomic_load_n(&t->allocs, __ATOMIC_RELAXED);
+        p.total_frees += __atomic_load_n(&t->frees, __ATOMIC_RELAXED);
     }
     p.untracked_frees = __atomic_load_n(&st_untracked_frees, __ATOMIC_RELAXED);
     p.glibc_mmapped_bytes = walk->mmapped_bytes;
@@ -239,7 +239,10 @@ void dump_arena_records(struct st_dump_writer *w, const struct dump_walk *walk)
 
 static void thread_name(struct st_thread *t, char *out)
 {
-    if (t->flags & ST_THREAD_EXITED) {
+    /* t->name is written by the thread's exit (before its EXITED flag, released) or by the
+     * trimmer for itself at start: read only after the acquire of EXITED. */
+    bool exited = __atomic_load_n(&t->flags, __ATOMIC_ACQUIRE) & ST_THREAD_EXITED;
+    if (exited) {
         memcpy(out, t->name, 16);
         out[15] = 0;
         return;
@@ -248,7 +251,7 @@ static void thread_name(struct st_thread *t, char *out)
     snprintf(path, sizeof path, "/proc/self/task/%u/comm", t->tid);
     size_t n = st_read_small_file(path, buf, sizeof buf);
     if (n && buf[n - 1] == '\n') buf[--n] = 0;
-    if (!n) { memcpy(out, t->name, 16); out[15] = 0; return; }
+    if (!n) { memcpy(out, "?", 2); return; }
     size_t k = n < 15 ? n : 15;
     memcpy(out, buf, k);
     out[k] = 0;
@@ -256,38 +259,41 @@ static void thread_name(struct st_thread *t, char *out)
 
 void dump_thread_records(struct st_dump_writer *w)
 {
-    for (struct st_thread *t = threads_first(); t; t = t->next) {
+#define LD(f) __atomic_load_n(&(f), __ATOMIC_RELAXED)   /* counters their owner bumps */
+    for (struct st_thread *t = threads_first(); t; t = __atomic_load_n(&t->next, __ATOMIC_ACQUIRE)) {
         struct st_rec_thread r;
         memset(&r, 0, sizeof r);
-        r.idx = t->idx; r.tid = t->tid; r.parent_idx = t->parent_idx;
+        r.idx = t->idx; r.tid = t->tid; r.parent_idx = LD(t->parent_idx);
         r.flags = __atomic_load_n(&t->flags, __ATOMIC_ACQUIRE);
-        r.start_ns = t->start_ns; r.exit_ns = t->exit_ns;
-        r.allocs = t->allocs; r.frees = t->frees;
-        r.alloc_bytes = t->alloc_bytes; r.freed_bytes = t->freed_bytes;
-        r.cross_frees = t->cross_frees; r.cross_free_bytes = t->cross_free_bytes;
+        r.start_ns = t->start_ns; r.exit_ns = LD(t->exit_ns);
+        r.allocs = LD(t->allocs); r.frees = LD(t->frees);
+        r.alloc_bytes = LD(t->alloc_bytes); r.freed_bytes = LD(t->freed_bytes);
+        r.cross_frees = LD(t->cross_frees); r.cross_free_bytes = LD(t->cross_free_bytes);
         r.freed_by_others = __atomic_load_n(&t->freed_by_others, __ATOMIC_RELAXED);
         r.freed_by_others_bytes = __atomic_load_n(&t->freed_by_others_bytes, __ATOMIC_RELAXED);
         /* live_bytes/live_count stay 0: the counters above were read at different moments
          * (other threads keep freeing), so only the reader derives and clamps them. */
-        r.home_arena = t->home_arena;
+        r.home_arena = LD(t->home_arena);
         thread_name(t, r.name);
         dump_put(w, ST_REC_THREAD, &r, sizeof r, NULL, 0);
-        for (uint32_t i = 0; i < t->n_arenas && i < ST_THREAD_ARENAS; i++) {
-            struct st_rec_arena_thread at = {.arena_id = t->arena_ids[i], .thread_idx = t->idx,
-                                             .allocs = t->arena_allocs[i]};
+        uint32_t na = __atomic_load_n(&t->n_arenas, __ATOMIC_ACQUIRE);
+        for (uint32_t i = 0; i < na && i < ST_THREAD_ARENAS; i++) {
+            struct st_rec_arena_thread at = {.arena_id = LD(t->arena_ids[i]), .thread_idx = t->idx,
+                                             .allocs = LD(t->arena_allocs[i])};
             dump_put(w, ST_REC_ARENA_THREAD, &at, sizeof at, NULL, 0);
         }
         for (unsigned i = 0; i < ST_XFREE_SLOTS; i++) {
             const struct st_xfree_cell *c = &t->xfree[i];
             if (!__atomic_load_n(&c->used, __ATOMIC_ACQUIRE)) break;
             struct st_rec_xfree x = {.freer_idx = t->idx, .alloc_idx = c->alloc_idx,
-                                     .count = c->count, .bytes = c->bytes};
+                                     .count = LD(c->count), .bytes = LD(c->bytes)};
             dump_put(w, ST_REC_XFREE, &x, sizeof x, NULL, 0);
         }
-        if (t->xfree_other_count) {
+        if (LD(t->xfree_other_count)) {
             struct st_rec_xfree x = {.freer_idx = t->idx, .alloc_idx = UINT32_MAX,
-                                     .count = t->xfree_other_count, .bytes = t->xfree_other_bytes};
+                                     .count = LD(t->xfree_other_count), .bytes = LD(t->xfree_other_bytes)};
             dump_put(w, ST_REC_XFREE, &x, sizeof x, NULL, 0);
         }
     }
+#undef LD
 }

@@ -147,14 +147,14 @@ int dump_write(const char *path, int reason)
     if (__atomic_load_n(&dump_owner_tid, __ATOMIC_RELAXED) == me) return -1;  /* re-entered */
     st_in_shim++;
     st_lock(&dump_lock);
-    dump_owner_tid = me;
+    __atomic_store_n(&dump_owner_tid, me, __ATOMIC_RELAXED);
     int rc = -1;
     /* Expanded under the lock: %n is this dump's number, the same for no two dumps. */
     if (!st_expand_path(pattern, expanded, sizeof expanded))
         st_log("dump: path '%s' too long after expansion; no dump written", pattern);
     else if ((rc = write_to(expanded, reason)) == 0)
         __atomic_add_fetch(&st_dumps_written, 1, __ATOMIC_RELAXED);
-    dump_owner_tid = 0;
+    __atomic_store_n(&dump_owner_tid, 0, __ATOMIC_RELAXED);
     st_unlock(&dump_lock);
     st_in_shim--;
     if (rc == 0 && reason != ST_DUMP_PERIODIC) st_info("dump written: %s", expanded);

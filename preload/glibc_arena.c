@@ -96,7 +96,9 @@ static bool is_thread_arena_state(uintptr_t state)
 static uint32_t register_state(uintptr_t state, uint32_t kind)
 {
     if (kind == ST_ARENA_MAIN) {
-        arenas[0].kind = ST_ARENA_MAIN;
+        /* arenas[0].kind is ST_ARENA_MAIN from the start (zero): never written, so readers
+         * without the lock (arena_heap_ranges) race with nothing. */
+        _Static_assert(ST_ARENA_MAIN == 0, "slot 0 is main_arena's from zero-initialisation");
         /* read without the lock by the dump and the trimmer: publish it last */
         __atomic_store_n(&arenas[0].state, state, __ATOMIC_RELEASE);
         return 0;
@@ -309,8 +311,9 @@ bool arena_main_heap_range(uintptr_t *start, uintptr_t *end)
         __atomic_store_n(&brk_heap_start, h.start, __ATOMIC_RELEASE);
     }
     uintptr_t brk = (uintptr_t)sbrk(0);
-    if (brk == (uintptr_t)-1 || brk <= brk_heap_start) return false;
-    *start = brk_heap_start;
+    uintptr_t hs = __atomic_load_n(&brk_heap_start, __ATOMIC_ACQUIRE);
+    if (brk == (uintptr_t)-1 || brk <= hs) return false;
+    *start = hs;
     *end = brk;
     return true;
 }

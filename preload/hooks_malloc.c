@@ -162,15 +162,19 @@ ST_TLS int st_in_alloc;
 /* ---- accounting */
 static void note_arena_slow(struct st_thread *t, uint32_t arena)
 {
-    uint32_t slot;
-    for (slot = 0; slot < t->n_arenas; slot++)
+    uint32_t slot, n = t->n_arenas;
+    for (slot = 0; slot < n; slot++)
         if (t->arena_ids[slot] == arena) break;
-    if (slot == t->n_arenas) {
+    if (slot == n) {
         arena_note_thread(arena, t);
-        if (t->n_arenas < ST_THREAD_ARENAS) t->arena_ids[t->n_arenas++] = arena;
-        else slot = ST_THREAD_ARENAS;
+        if (n < ST_THREAD_ARENAS) {
+            __atomic_store_n(&t->arena_ids[n], arena, __ATOMIC_RELAXED);
+            __atomic_store_n(&t->n_arenas, n + 1, __ATOMIC_RELEASE);  /* the id before the count */
+        } else {
+            slot = ST_THREAD_ARENAS;
+        }
     }
-    t->home_arena = arena;
+    __atomic_store_n(&t->home_arena, arena, __ATOMIC_RELAXED);
     t->home_slot = slot;
 }
 

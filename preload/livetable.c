@@ -13,8 +13,9 @@ static void shard_repair(uint32_t i)
 {
     struct shard *s = &shards[i];
     s->slots = NULL;
-    s->mask = 0;
-    s->count = s->freed = 0;
+    __atomic_store_n(&s->mask, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->count, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->freed, 0, __ATOMIC_RELAXED);
 }
 ST_LOCK_REGISTER(shards, &shards[0].lock, NSHARDS, sizeof(struct shard), "live table shard", shard_repair);
 
@@ -52,8 +53,8 @@ bool livetable_grow(struct shard *s)
         meta_unmap(s->slots, (size_t)cap * sizeof(struct st_entry));
     }
     s->slots = ns;
-    s->mask = nmask;
-    s->freed = 0;
+    __atomic_store_n(&s->mask, nmask, __ATOMIC_RELAXED);   /* peeked at unlocked by trims */
+    __atomic_store_n(&s->freed, 0, __ATOMIC_RELAXED);
     return true;
 }
 
@@ -140,8 +141,8 @@ size_t livetable_release_unused(bool only_quiet, uint64_t *max_hold_ns)
             old = s->slots;
             oldcap = mask + 1;
             s->slots = ns;
-            s->mask = nmask;
-            s->freed = 0;
+            __atomic_store_n(&s->mask, nmask, __ATOMIC_RELAXED);
+            __atomic_store_n(&s->freed, 0, __ATOMIC_RELAXED);
         }
         uint64_t hold = st_now_ns() - t0;
         st_unlock(&s->lock);

@@ -79,8 +79,8 @@ static inline __attribute__((always_inline)) bool livetable_insert(const struct 
     uintptr_t p;
     while ((p = s->slots[i].ptr) != 0 && !(p & SLOT_FREED) && p != e->ptr) i = (i + 1) & s->mask;
     if (p == e->ptr) { s->slots[i] = *e; st_unlock(&s->lock); return true; }  /* stale */
-    if (p & SLOT_FREED) s->freed--;
-    s->count++;
+    if (p & SLOT_FREED) __atomic_store_n(&s->freed, s->freed - 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->count, s->count + 1, __ATOMIC_RELAXED);  /* livetable_count reads it unlocked */
     s->slots[i] = *e;
     st_unlock(&s->lock);
     return true;
@@ -94,8 +94,8 @@ static inline __attribute__((always_inline)) bool livetable_remove(uintptr_t ptr
     if (i < 0) { st_unlock(&s->lock); return false; }
     *out = s->slots[i];
     s->slots[i].ptr |= SLOT_FREED;
-    s->count--;
-    s->freed++;
+    __atomic_store_n(&s->count, s->count - 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->freed, s->freed + 1, __ATOMIC_RELAXED);  /* peeked at unlocked */
     st_unlock(&s->lock);
     return true;
 }

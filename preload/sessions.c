@@ -136,13 +136,32 @@ static uint32_t threads_seen(const struct st_session *s)
     return n;
 }
 
+/* The name is read by dumps while its slot may be recycled and renamed: copied as
+ * relaxed atomic words (a name may come out torn between two sessions, never UB). */
+_Static_assert(ST_SESSION_NAME_MAX % 8 == 0 && offsetof(struct st_session, name) % 8 == 0, "name words");
+static void name_load(char *dst, const char *src)
+{
+    for (size_t i = 0; i < ST_SESSION_NAME_MAX; i += 8) {
+        uint64_t w = __atomic_load_n((const uint64_t *)(const void *)(src + i), __ATOMIC_RELAXED);
+        memcpy(dst + i, &w, 8);
+    }
+}
+static void name_store(char *dst, const char *src)
+{
+    for (size_t i = 0; i < ST_SESSION_NAME_MAX; i += 8) {
+        uint64_t w;
+        memcpy(&w, src + i, 8);
+        __atomic_store_n((uint64_t *)(void *)(dst + i), w, __ATOMIC_RELAXED);
+    }
+}
+
 void sess_fill_record(const struct st_session *s, struct st_rec_session *out)
 {
     memset(out, 0, sizeof *out);
     out->id = __atomic_load_n(&s->id, __ATOMIC_RELAXED);
-    out->parent_id = s->parent_id;
-    out->begin_ns = s->begin_ns;
-    out->end_ns = s->end_ns;
+    out->parent_id = __atomic_load_n(&s->parent_id, __ATOMIC_RELAXED);
+    out->begin_ns = __atomic_load_n(&s->begin_ns, __ATOMIC_RELAXED);
+    out->end_ns = __atomic_load_n(&s->end_ns, __ATOMIC_RELAXED);
     struct sess_live live = sess_live_of(s);
     out->live_bytes = live.bytes;
     out->live_count = live.count;
@@ -155,7 +174,7 @@ void sess_fill_record(const struct st_session *s, struct st_rec_session *out)
     out->threads_seen = threads_seen(s);
     uint32_t st = __atomic_load_n(&s->state, __ATOMIC_RELAXED);
     out->flags = (st == SESS_ENDED || st == SESS_RECYCLING) ? ST_SESSION_ENDED : 0;
-    memcpy(out->name, s->name, sizeof out->name);
+    name_load(out->name, s->name);
 }
 
 /* ---------------------------------------------------------------- hot path */
@@ -291,11 +310,13 @@ ST_EXPORT uint64_t sesstrim_impl_session_begin(const char *name)
     uint64_t parent = stack_depth ? stack_ids[stack_depth - 1] : 0;
     struct st_session *ps = parent ? sess_slot_of_ref((uint32_t)parent) : NULL;
     if (ps && __atomic_load_n(&ps->id, __ATOMIC_RELAXED) == parent) {
-        s->parent_id = parent;
-        s->parent_ref = (uint32_t)parent;
+        __atomic_store_n(&s->parent_id, parent, __ATOMIC_RELAXED);
+        __atomic_store_n(&s->parent_ref, (uint32_t)parent, __ATOMIC_RELAXED);
     }
-    s->begin_ns = st_realtime_ns();
-    copy_name(s->name, name, id);
+    __atomic_store_n(&s->begin_ns, st_realtime_ns(), __ATOMIC_RELAXED);
+    char buf[ST_SESSION_NAME_MAX] = {0};
+    copy_name(buf, name, id);
+    name_store(s->name, buf);
     mark_thread(s);
     stack_push(id);
     return id;
@@ -318,7 +339,7 @@ ST_EXPORT int sesstrim_impl_session_end(uint64_t id)
         return -1;
     stack_remove(id);
     __atomic_sub_fetch(&open_sessions, 1, __ATOMIC_RELAXED);
-    s->end_ns = st_realtime_ns();
+    __atomic_store_n(&s->end_ns, st_realtime_ns(), __ATOMIC_RELAXED);
 
     /* ENDING pins the slot (no recycling) while the record is taken. */
     struct st_rec_session rec;
@@ -376,8 +397,8 @@ static void keep_entry(struct st_entry *e, void *arg)
     struct st_session *from = e->session ? sess_slot_of_ref(e->session) : NULL;
     uint64_t to_id = k->to_id;
     if (!to_id) {
-        if (!from || !from->parent_id) return;
-        to_id = from->parent_id;
+        to_id = from ? __atomic_load_n(&from->parent_id, __ATOMIC_RELAXED) : 0;
+        if (!to_id) return;
     }
     struct st_session *to = open_slot_of_id(to_id);
     if (!to) return;

@@ -107,7 +107,7 @@ static void program_thread_exiting(bool is_main)
 static void on_thread_exit(void *p)
 {
     struct st_thread *t = p;
-    t->exit_ns = st_realtime_ns();
+    __atomic_store_n(&t->exit_ns, st_realtime_ns(), __ATOMIC_RELAXED);
     prctl(PR_GET_NAME, t->name, 0, 0, 0);
     __atomic_or_fetch(&t->flags, ST_THREAD_EXITED, __ATOMIC_RELEASE);
     uint32_t flags = __atomic_load_n(&t->flags, __ATOMIC_RELAXED);
@@ -141,7 +141,9 @@ struct st_thread *thread_self_slow(void)
     next_idx++;
     t->idx = idx;
     __atomic_store_n(&idx_pages[page][idx % IDX_PAGE], t, __ATOMIC_RELEASE);
-    if (list_tail) list_tail->next = t; else list_head = t;
+    /* Readers walk the list without the lock: publish t after it is complete. */
+    if (list_tail) __atomic_store_n(&list_tail->next, t, __ATOMIC_RELEASE);
+    else __atomic_store_n(&list_head, t, __ATOMIC_RELEASE);
     list_tail = t;
     st_unlock(&list_lock);
     st_tls_thread = t;
@@ -170,7 +172,7 @@ struct st_thread *threads_first(void) { return __atomic_load_n(&list_head, __ATO
 uint64_t threads_activity(void)
 {
     uint64_t sum = 0;
-    for (struct st_thread *t = threads_first(); t; t = t->next)
+    for (struct st_thread *t = threads_first(); t; t = __atomic_load_n(&t->next, __ATOMIC_ACQUIRE))
         sum += __atomic_load_n(&t->allocs, __ATOMIC_RELAXED) + __atomic_load_n(&t->frees, __ATOMIC_RELAXED);
     return sum;
 }
@@ -206,7 +208,7 @@ static void *thread_trampoline(void *p)
     struct start_args a = *(struct start_args *)p;
     meta_free(p, sizeof a);
     struct st_thread *t = thread_self();
-    t->parent_idx = a.parent_idx;
+    __atomic_store_n(&t->parent_idx, a.parent_idx, __ATOMIC_RELAXED);
     sessions_thread_start(t, a.session);
     return a.start(a.arg);
 }

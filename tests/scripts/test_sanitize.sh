@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# quick.sh: the fast subset of `make sanitize` (tests/sanitize/run.sh --quick): the TSan
+# test_sanitize.sh: the fast subset of `make sanitize` (tests/sanitize/run.sh --quick): the TSan
 # shim harness in its three configurations with fewer iterations, and the ASan+UBSan
 # sesstrim-report over the whole dump corpus in every output mode. Fails on any TSan report,
 # any ASan/UBSan report, a bad dump not refused with exit 2, or a good one not read.
