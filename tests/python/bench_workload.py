@@ -1,4 +1,4 @@
-# bench_workload.py: a Python workload for tests/python/bench_python.sh: JSON round trips,
+# bench_workload.py: a Python workload for bench/bench_python.sh: JSON round trips,
 # dicts and lists, bytearray buffers of mixed sizes, in a few threads, like a service's
 # request handling. Sized to take about a second without the shim.
 import json

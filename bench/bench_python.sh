@@ -6,7 +6,8 @@
 #   | shim, frames, SESSTRIM_STACKS=all | plain python with PYTHONMALLOC=malloc | shim + frames
 #   + PYTHONMALLOC=malloc (the runner's --exact)
 # and pytest on tests/python/pytest_suite without and with -p sesstrim.pytest_plugin.
-# Usage: tests/python/bench_python.sh  (after make); prints a table.
+# Usage: bench/bench_python.sh (after make), or `make bench` (bench/run.sh runs every
+# bench/bench_*.sh); prints a table.
 set -u
 ROOT=${ST_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 BUILD=${ST_BUILD:-$ROOT/build}
