@@ -467,7 +467,7 @@ void arena_unlock(uintptr_t state)
 
 void arena_registry_after_fork_child(void)
 {
-    st_lock_reset(&registry_lock);
+    /* registry_lock was already reset by the lock registry (st_locks_after_fork_child). */
     for (int i = 0; i < TLS_HEAPS; i++) tls_heap[i] = tls_state[i] = 0;
 }
 

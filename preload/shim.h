@@ -127,7 +127,6 @@ uint64_t meta_bytes_resident(void);  /* resident pages of what meta_map mapped (
 /* ---------------------------------------------------------------- lock.h */
 #include "lock.h"
 void st_lock_yield(void);         /* sched_yield, for the few waits that are not locks */
-static inline void st_lock_reset(st_lock_t *l) { l->word = 0; }
 
 /* ---------------------------------------------------------------- invariants */
 /* Where the shim trusts data it did not produce (glibc's layout, a table entry), the check
