@@ -242,7 +242,7 @@ uint64_t st_heapinfo_size(void);  /* sizeof(heap_info) for this glibc: 48, or 32
 /* Every live allocation: pointer -> entry, in tables the shim maps itself. Sharded by the
  * 64 MiB heap a pointer lives in, so threads on their own arenas rarely share a lock. */
 struct st_entry {
-    uintptr_t ptr;                /* live pointer; in the table 0 = empty, low bit = freed */
+    uintptr_t ptr;                /* live pointer */
     uint64_t size;                /* requested bytes */
     uint32_t thread_idx;
     uint32_t session;             /* session ref (sessions.c), 0 none */
@@ -254,6 +254,10 @@ struct st_entry {
  * never dereference user pointers, so even a stale entry cannot fault. */
 static inline uint64_t entry_chunk_bytes(const struct st_entry *e) { return e->size + e->overhead; }
 #define ST_ENTRY_ARENA_MMAPPED 0xFFFFu
+/* The table packs an entry into 24 bytes (livetable.h): thread idx in 20 bits (the top
+ * value is the overflow record), site ids in 18. */
+#define ST_THREAD_IDX_LIMIT 0xFFFFFu  /* thread records get idx < this */
+#define ST_ENTRY_SITE_BITS 18
 #define ST_ENTRY_ARENA_UNKNOWN 0xFFFEu
 
 /* livetable_insert(e) (false: out of metadata memory) and livetable_remove(ptr, out) (copies

@@ -19,6 +19,7 @@
 #define SITES_PER_CHUNK 2048u
 #define SITE_CHUNKS 128u
 #define MAX_SITES (SITES_PER_CHUNK * SITE_CHUNKS - 1)
+_Static_assert(MAX_SITES < (1u << ST_ENTRY_SITE_BITS), "site ids must fit the live table's slot");
 #define INDEX_MIN_CAP 4096u
 
 struct site {

@@ -19,6 +19,7 @@ ST_TLS struct st_thread *st_tls_thread;
 /* idx -> record, two levels so lookups need no lock and records never move. */
 #define IDX_PAGE 1024u
 #define IDX_PAGES 1024u
+_Static_assert(IDX_PAGE * IDX_PAGES >= ST_THREAD_IDX_LIMIT, "every idx a record may get has a page");
 static struct st_thread **idx_pages[IDX_PAGES];
 static uint32_t next_idx;
 static struct st_thread *list_head, *list_tail;
@@ -130,9 +131,9 @@ struct st_thread *thread_self_slow(void)
     st_lock(&list_lock);
     uint32_t idx = next_idx;
     uint32_t page = idx / IDX_PAGE;
-    if (page < IDX_PAGES && !idx_pages[page])
+    if (idx < ST_THREAD_IDX_LIMIT && !idx_pages[page])
         idx_pages[page] = meta_alloc(IDX_PAGE * sizeof(struct st_thread *));
-    if (page >= IDX_PAGES || !idx_pages[page]) {
+    if (idx >= ST_THREAD_IDX_LIMIT || !idx_pages[page]) {
         st_unlock(&list_lock);
         meta_free(t, sizeof *t);
         st_in_shim--;

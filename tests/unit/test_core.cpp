@@ -8,7 +8,6 @@
 
 using namespace st;
 
-static std::string d(const std::string &dir, const std::string &name) { return dir + "/" + name; }
 
 static int count_lines_with(const std::string &text, const std::string &needle)
 {

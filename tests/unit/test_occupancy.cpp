@@ -5,7 +5,6 @@
 
 using namespace st;
 
-static std::string d(const std::string &dir, const std::string &name) { return dir + "/" + name; }
 
 // "key=value" from a program's output line.
 static long field(const std::string &out, const std::string &key)

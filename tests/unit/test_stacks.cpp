@@ -11,7 +11,6 @@
 
 using namespace st;
 
-static std::string d(const std::string &dir, const std::string &name) { return dir + "/" + name; }
 
 // The GNU build id of an ELF file, read here with libelf (not with the shim's code).
 static std::vector<uint8_t> build_id_of_file(const std::string &path)

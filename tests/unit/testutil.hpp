@@ -21,6 +21,9 @@ inline std::string build() { const char *b = getenv("ST_BUILD"); return b ? b : 
 inline std::string lib() { return build() + "/libsesstrim.so"; }
 inline std::string prog(const std::string &name) { return build() + "/tests/progs/" + name; }
 
+// A file in a test's directory.
+inline std::string d(const std::string &dir, const std::string &name) { return dir + "/" + name; }
+
 inline std::string tempdir()
 {
     char tmpl[] = "/tmp/sesstrim-test-XXXXXX";
