@@ -65,7 +65,9 @@ struct trim_pass {
     /* outputs */
     uint32_t trimmed, skipped, slices;
     uint64_t released_bytes, top_released, bin_released;
-    uint64_t max_hold_ns;         /* longest single lock hold */
+    uint64_t max_hold_ns;         /* longest single lock hold (wall time) */
+    uint64_t max_hold_cpu_ns;     /* the trimmer's CPU time within that hold: the rest was
+                                   * time off CPU (descheduled) or in the kernel's waits */
     bool corrupt;                 /* a free list failed validation somewhere */
     uint32_t n_results;
     struct trim_arena_result results[ST_ARENA_MAX];
