@@ -291,6 +291,7 @@ int main(int argc, char **argv)
     uint64_t busy_ns = now_ns() - t0;
     uint64_t peak = rss_bytes();
     if (trim_at_idle) malloc_trim(0);
+    printf("IDLE from now on\n");          /* for a snapshot of /proc/PID/smaps at idle */
     uint64_t rss = peak;
     for (long slept = 0; slept < idle_ms; slept += 100) { sleep_ms(100); rss = rss_bytes(); }
     uint64_t max_ns, p9999_ns, calls = 0;
