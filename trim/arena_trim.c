@@ -7,13 +7,18 @@
  * chunk is found through the validated walker of arena_stats.c. */
 #include <sched.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "trim.h"
 #include "arena_stats.h"
 
-#define SLICE_NS 700000ull            /* no new step starts after this much of a lock hold */
-#define STEP_BYTES (1ull << 20)       /* one madvise/mincore step: ~0.1-0.3 ms when resident */
+/* A lock hold ends after the step that crosses SLICE_NS, or as soon as a thread waits for
+ * the lock. Short holds matter more than their cost: a hold is wall time, and the longer
+ * it is, the likelier the trimmer is descheduled inside it (then a waiter waits for the
+ * scheduler, milliseconds on a loaded machine). */
+#define SLICE_NS 200000ull
+#define STEP_BYTES (128ull << 10)     /* one mincore + madvise step: ~10-40 us when resident */
 #define MAX_SLICES_PER_ARENA 100000u  /* a sweep that cannot progress must still end */
 
 static uint64_t page_size(void)
@@ -35,12 +40,19 @@ struct sweep {
     uint32_t pos;
     uint64_t chunk_off;
     uint64_t deadline;
+    const int *lock_word;         /* the arena's lock: 2 = a thread waits for it */
     bool stopped;                 /* the visitor ran out of slice */
     bool progressed;              /* this slice did any work (not only re-walking) */
     uint64_t top_bytes, bin_bytes;/* released (or measured resident) */
 };
 
 static struct st_fl fl;               /* guarded by the trim lock */
+
+/* End the hold now: its time is up, or a thread is waiting for the arena. */
+static bool slice_over(const struct sweep *s)
+{
+    return __atomic_load_n(s->lock_word, __ATOMIC_RELAXED) > 1 || st_now_ns() >= s->deadline;
+}
 
 /* Release (or measure) whole pages in [lo, hi), one step at a time, from `lo` upward;
  * returns where it stopped (hi when done). */
@@ -53,7 +65,7 @@ static uintptr_t pages_up(struct sweep *s, uintptr_t lo, uintptr_t hi, uint64_t 
         *bytes += res;
         lo = step_hi;
         s->progressed = true;
-        if (st_now_ns() >= s->deadline) break;
+        if (slice_over(s)) break;
     }
     return lo;
 }
@@ -84,7 +96,7 @@ static void sweep_top(struct sweep *s)
         s->progressed = true;
         hi = step_lo;
         s->top_upper = hi;
-        if (hi > lo && st_now_ns() >= s->deadline) return;
+        if (hi > lo && slice_over(s)) return;
     }
     s->phase = PHASE_BINS;
 }
@@ -108,7 +120,7 @@ static bool bin_chunk(uintptr_t p, uint64_t size, void *ctx)
     s->chunk_off = 0;
     s->pos++;
     s->progressed = true;
-    if (st_now_ns() >= s->deadline) { s->stopped = true; return false; }
+    if (slice_over(s)) { s->stopped = true; return false; }
     return true;
 }
 
@@ -124,23 +136,55 @@ static void sweep_bins(struct sweep *s)
         s->bin++;
         s->pos = 0;
         s->chunk_off = 0;
-        if (st_now_ns() >= s->deadline && s->bin < MSTATE_NBINS) return;
+        if (s->bin < MSTATE_NBINS && slice_over(s)) return;
     }
     s->phase = PHASE_DONE;
 }
 
-/* One lock hold. Lock held; fl opened. */
+/* One lock hold. Lock held; fl opened. Progress is any move of the saved position. */
 static void sweep_slice(struct sweep *s)
 {
-    s->progressed = false;
+    int phase = s->phase, bin = s->bin;
+    uint32_t pos = s->pos;
+    uint64_t off = s->chunk_off;
+    uintptr_t top_upper = s->top_upper;
     if (s->phase == PHASE_TOP) sweep_top(s);
-    if (s->phase == PHASE_BINS && st_now_ns() < s->deadline) sweep_bins(s);
+    if (s->phase == PHASE_BINS && !slice_over(s)) sweep_bins(s);
+    s->progressed = phase != s->phase || bin != s->bin || pos != s->pos || off != s->chunk_off ||
+                    top_upper != s->top_upper;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static bool lock_arena(const struct st_arena *a, bool wait)
 {
     if (wait) { arena_lock(a->state); return true; }
     return __atomic_load_n((int *)a->state, __ATOMIC_RELAXED) == 0 && arena_trylock(a->state);
+}
+
+/* The trimmer's CPU time since it last slept. A task that has run for a while is the one
+ * the scheduler preempts next (its slice is used up), and a preempted lock holder keeps
+ * the arena's threads waiting until it runs again, for milliseconds on a loaded machine:
+ * the holds are not longer in CPU time (tens of us), they are off CPU. So a lock is taken
+ * only early in a burst: past BURST_CPU_NS the trimmer first sleeps, and wakes with a
+ * fresh slice. This costs the trim wall time, never the program. Policy sweeps (the
+ * trimmer thread) only: an API caller waits for locks like glibc, and is the program's. */
+#define BURST_CPU_NS 100000ull
+#define BURST_SLEEP_NS 500000L
+static uint64_t burst_cpu0;           /* guarded by the trim lock */
+
+static void fresh_burst_if_due(void)
+{
+    uint64_t c = thread_cpu_ns();
+    if (c - burst_cpu0 < BURST_CPU_NS) return;
+    struct timespec ts = {0, BURST_SLEEP_NS};
+    nanosleep(&ts, NULL);
+    burst_cpu0 = thread_cpu_ns();
 }
 
 /* Sweep one arena in slices. Returns false if it was skipped (lock held right now, or a
@@ -155,11 +199,11 @@ static bool sweep_arena(const struct st_arena *a, struct sweep *s, bool wait, st
     s->pos = 0;
     s->chunk_off = 0;
     *corrupt = false;
+    s->lock_word = (const int *)(a->state + MSTATE_MUTEX);
     for (uint32_t n = 0; n < MAX_SLICES_PER_ARENA && s->phase != PHASE_DONE; n++) {
-        /* Between slices, a thread waiting for the arena gets it first: the policy sweep
-         * then stops here (progress kept for the next trim is not worth a wait). */
+        if (!wait) fresh_burst_if_due();
         if (!lock_arena(a, wait)) return !first;
-        uint64_t t0 = st_now_ns();
+        uint64_t t0 = st_now_ns(), c0 = thread_cpu_ns();
         s->deadline = t0 + SLICE_NS;
         if (!fl_open_locked(a, &fl)) {
             arena_unlock(a->state);
@@ -167,13 +211,21 @@ static bool sweep_arena(const struct st_arena *a, struct sweep *s, bool wait, st
         }
         sweep_slice(s);
         if (fl.corrupt) *corrupt = true;
+        bool contended = __atomic_load_n(s->lock_word, __ATOMIC_RELAXED) > 1;
         arena_unlock(a->state);
         uint64_t hold = st_now_ns() - t0;
-        if (hold > pass->max_hold_ns) pass->max_hold_ns = hold;
+        if (hold > pass->max_hold_ns) {
+            pass->max_hold_ns = hold;
+            pass->max_hold_cpu_ns = thread_cpu_ns() - c0;
+        }
         pass->slices++;
         first = false;
         if (!s->progressed && s->phase != PHASE_DONE) break;   /* re-walking ate the slice */
-        if (s->phase != PHASE_DONE) sched_yield();
+        /* A thread waited for the arena: it is in use. A policy sweep leaves the rest for
+         * the next trim (progress kept is not worth a wait); an API sweep lets the waiter
+         * have the lock first (glibc's lock is not fair: an immediate retake would win). */
+        if (contended && !wait) return true;
+        if (contended) sched_yield();
     }
     return true;
 }
@@ -188,9 +240,10 @@ void arena_trim_all(struct trim_pass *pass)
 {
     pass->trimmed = pass->skipped = pass->slices = 0;
     pass->released_bytes = pass->top_released = pass->bin_released = 0;
-    pass->max_hold_ns = 0;
+    pass->max_hold_ns = pass->max_hold_cpu_ns = 0;
     pass->corrupt = false;
     pass->n_results = 0;
+    burst_cpu0 = thread_cpu_ns();     /* the trimmer just woke from its tick */
     arena_discover_all();
     uint32_t n = arena_count();
     for (uint32_t id = 0; id < n && pass->n_results < ST_ARENA_MAX; id++) {
@@ -227,6 +280,7 @@ uint64_t arena_free_resident(const bool *busy)
     measure.max_hold_ns = 0;
     measure.slices = 0;
     measure.wait_for_lock = false;
+    burst_cpu0 = thread_cpu_ns();
     arena_discover_all();
     uint64_t total = 0;
     uint32_t n = arena_count();

@@ -65,14 +65,17 @@ struct trim_pass {
     /* outputs */
     uint32_t trimmed, skipped, slices;
     uint64_t released_bytes, top_released, bin_released;
-    uint64_t max_hold_ns;         /* longest single lock hold */
+    uint64_t max_hold_ns;         /* longest single lock hold (wall time) */
+    uint64_t max_hold_cpu_ns;     /* the trimmer's CPU time within that hold: the rest was
+                                   * time off CPU (descheduled) or in the kernel's waits */
     bool corrupt;                 /* a free list failed validation somewhere */
     uint32_t n_results;
     struct trim_arena_result results[ST_ARENA_MAX];
 };
 
 /* Each selected arena (main_arena included once found), under its own lock taken in slices
- * of at most ~0.7 ms of work (plus one step of at most 1 MiB), dropped between slices:
+ * of at most ~0.2 ms of work (steps of at most 128 KiB; a slice also ends as soon as a
+ * thread waits for the lock), dropped between slices:
  * MADV_DONTNEED on the resident pages of the top chunk beyond its header and `pad`, then on
  * the whole pages inside free chunks of the unsorted bin and the bins of page size and up,
  * past each chunk's own 48 bytes. Arenas whose lock is held right now are skipped unless

@@ -13,6 +13,7 @@
 
 #include "trim.h"
 #include "service.h"
+#include "trim_hot.h"
 
 struct trim_policy trim_pol;
 
@@ -116,14 +117,15 @@ long long trim_run_locked(int trigger, const bool *busy, const bool *only, uint3
 
     st_info("trim #%u %s%s: rss " MIB_FMT " -> " MIB_FMT ", released " MIB_FMT
            " (tops " MIB_FMT ", bins " MIB_FMT "%s), shim tables " MIB_FMT " (lock %llu us), arenas %u trimmed"
-           " %u skipped, %llu us, longest arena lock %llu us in %u slices",
+           " %u skipped, %llu us, longest arena lock %llu us (%llu us on CPU) in %u slices",
            rec.seq, trim_trigger_name(trigger), (flags & TRIM_F_IDLE_ALL) ? "-all" : "",
            MIB_ARGS(rss_before), MIB_ARGS(rss_after), MIB_ARGS(released),
            MIB_ARGS(pass.top_released), MIB_ARGS(pass.bin_released),
            glibc_pass ? ", after malloc_trim(0)" : "", MIB_ARGS(shim_released),
            (unsigned long long)(table_hold_ns / 1000), pass.trimmed, pass.skipped,
            (unsigned long long)(rec.duration_ns / 1000),
-           (unsigned long long)(pass.max_hold_ns / 1000), pass.slices);
+           (unsigned long long)(pass.max_hold_ns / 1000),
+           (unsigned long long)(pass.max_hold_cpu_ns / 1000), pass.slices);
     timeline_event(ST_EV_TRIM, rec.seq);
     return (long long)released;
 }
@@ -149,12 +151,18 @@ void trim_on_session_end(void)
 
 /* ---------------------------------------------------------------- the trimmer thread */
 
-/* Per-arena activity, derived from the per-thread counters the hot path keeps anyway:
- * a thread's allocations per arena slot (arena_allocs[], arena_ids[]) and its frees,
- * counted on the arena of its latest allocation (home_arena: a thread frees mostly what
- * it allocated). The trimmer sums them per arena at each tick; an arena whose sum did not
- * move for DUR had no malloc/free by its threads for DUR. Records outlive their threads,
- * so the sums never go back. */
+/* Per-arena activity, derived from counters the hot path keeps anyway: a thread's
+ * allocations per arena slot (arena_allocs[], arena_ids[]), and the frees of each arena's
+ * chunks, whichever thread freed them (trim_hot.h: the free path marks the chunk's arena;
+ * the trimmer clears the marks at each tick and counts the ticks that saw one). The
+ * trimmer sums them per arena at each tick; an arena whose sum did not move for DUR had no
+ * malloc/free of its memory for DUR. Records outlive their threads, so the sums never go
+ * back. Until the first mark is seen (a free path that does not call trim_note_free, or no
+ * free yet), a thread's frees count on the arena of its latest allocation (home_arena):
+ * a thread frees mostly what it allocated. */
+struct trim_arena_mark trim_arena_freed[ST_ARENA_MAX];
+static uint64_t arena_free_ticks[ST_ARENA_MAX];
+static bool chunk_frees_seen;
 static uint64_t arena_act[ST_ARENA_MAX], arena_act_now[ST_ARENA_MAX];
 static uint64_t arena_changed_ns[ST_ARENA_MAX];
 static bool arena_busy[ST_ARENA_MAX];          /* changed within quiet= */
@@ -164,19 +172,32 @@ static bool arena_rss_pending[ST_ARENA_MAX];   /* rss>: busy since the trigger d
 
 static void update_arena_activity(uint64_t now, uint64_t quiet_ns)
 {
-    memset(arena_act_now, 0, sizeof arena_act_now);
+    uint32_t n = arena_count();
+    if (n > ST_ARENA_MAX) n = ST_ARENA_MAX;
+    for (uint32_t id = 0; id < n; id++) {
+        arena_act_now[id] = 0;
+        if (__atomic_load_n(&trim_arena_freed[id].freed, __ATOMIC_RELAXED) &&
+            __atomic_exchange_n(&trim_arena_freed[id].freed, 0, __ATOMIC_RELAXED)) {
+            arena_free_ticks[id]++;
+            if (!chunk_frees_seen) {
+                chunk_frees_seen = true;
+                st_info("trim: frees count on the arena of the chunk freed");
+            }
+        }
+    }
     for (struct st_thread *t = threads_first(); t; t = __atomic_load_n(&t->next, __ATOMIC_ACQUIRE)) {
         uint32_t na = __atomic_load_n(&t->n_arenas, __ATOMIC_RELAXED);
         if (na > ST_THREAD_ARENAS) na = ST_THREAD_ARENAS;
         for (uint32_t i = 0; i < na; i++) {
             uint32_t id = __atomic_load_n(&t->arena_ids[i], __ATOMIC_RELAXED);
-            if (id < ST_ARENA_MAX) arena_act_now[id] += __atomic_load_n(&t->arena_allocs[i], __ATOMIC_RELAXED);
+            if (id < n) arena_act_now[id] += __atomic_load_n(&t->arena_allocs[i], __ATOMIC_RELAXED);
         }
+        if (chunk_frees_seen) continue;
         uint32_t h = __atomic_load_n(&t->home_arena, __ATOMIC_RELAXED);
-        if (h < ST_ARENA_MAX) arena_act_now[h] += __atomic_load_n(&t->frees, __ATOMIC_RELAXED);
+        if (h < n) arena_act_now[h] += __atomic_load_n(&t->frees, __ATOMIC_RELAXED);
     }
-    uint32_t n = arena_count();
-    for (uint32_t id = 0; id < n && id < ST_ARENA_MAX; id++) {
+    for (uint32_t id = 0; id < n; id++) {
+        arena_act_now[id] += arena_free_ticks[id];
         if (!arena_changed_ns[id]) arena_changed_ns[id] = now;   /* first seen: idle from now */
         if (arena_act_now[id] != arena_act[id]) {
             arena_act[id] = arena_act_now[id];
@@ -219,8 +240,9 @@ static bool idle_arenas_due(uint64_t now)
 
 /* rss> re-arms once an arena that was busy when it disarmed (or became busy since) has
  * gone quiet and the quiet arenas hold free resident memory worth a trim (an eighth of the
- * mark). All quiet arenas are measured, not only that one: a thread's frees are counted
- * on its own arena, but the memory it freed may be in another's. Each busy-to-quiet change
+ * mark). All quiet arenas are measured, not only that one: the memory freed while it was
+ * busy may be in another arena (a free path without chunk marks counts a thread's frees
+ * on its own arena). Each busy-to-quiet change
  * costs one measurement, so a heartbeat resting between beats is no trim loop. */
 static bool rss_rearm_by_idle(void)
 {

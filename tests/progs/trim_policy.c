@@ -170,10 +170,43 @@ static void *churn_big(void *arg)
     return NULL;
 }
 
+/* xfree: a producer fills its own arena with blocks and goes idle (alive); a consumer,
+ * whose own arena saw one allocation at its start, then frees the producer's blocks one
+ * every ms/6: the producer's arena is in use the whole time, the consumer's is not. */
+struct xfree { long period_ms; size_t n; void **blocks; int stop; };
+
+static void *xfree_producer(void *arg)
+{
+    struct xfree *x = arg;
+    pthread_setname_np(pthread_self(), "producer");
+    for (size_t i = 0; i < x->n; i++) {
+        x->blocks[i] = malloc(1 << 20);
+        memset(x->blocks[i], (int)i, 1 << 20);
+    }
+    __atomic_store_n(&x->stop, 1, __ATOMIC_RELEASE);     /* filled: the consumer may start */
+    while (__atomic_load_n(&x->stop, __ATOMIC_ACQUIRE) != 2) sleep_ms(10);
+    return NULL;
+}
+
+static void *xfree_consumer(void *arg)
+{
+    struct xfree *x = arg;
+    pthread_setname_np(pthread_self(), "consumer");
+    volatile char *own = malloc(4096);   /* its home arena: one allocation, kept */
+    own[0] = 1;
+    for (size_t i = 0; i < x->n; i++) {
+        free(x->blocks[i]);
+        sleep_ms(x->period_ms);
+    }
+    dump("freeing");
+    free((void *)own);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: trim_policy idle|rss|every|session|free|busy-idle|heartbeat|main|table|threads|fork|api DIR [MS]\n");
+        fprintf(stderr, "usage: trim_policy idle|rss|every|session|free|busy-idle|heartbeat|xfree|main|table|threads|fork|api DIR [MS]\n");
         return 64;
     }
     const char *mode = argv[1];
@@ -260,6 +293,20 @@ int main(int argc, char **argv)
         dump("busy");
         sleep_ms(6 * ms);
         dump("idle");
+    } else if (!strcmp(mode, "xfree")) {
+        raise_glibc_thresholds();
+        struct xfree x = {ms / 6 > 0 ? ms / 6 : 1, 24, NULL, 0};   /* 24 MiB: under glibc's raised trim threshold (32 MiB) */
+        x.blocks = calloc(x.n, sizeof *x.blocks);
+        pthread_t pth, cth;
+        pthread_create(&pth, NULL, xfree_producer, &x);
+        while (__atomic_load_n(&x.stop, __ATOMIC_ACQUIRE) != 1) sleep_ms(1);
+        pthread_create(&cth, NULL, xfree_consumer, &x);
+        pthread_join(cth, NULL);
+        sleep_ms(6 * ms);
+        dump("after");
+        __atomic_store_n(&x.stop, 2, __ATOMIC_RELEASE);
+        pthread_join(pth, NULL);
+        free(x.blocks);
     } else if (!strcmp(mode, "heartbeat")) {
         /* A heartbeat allocates every ms/6 on its own arena for the whole run, while four
          * workers leave 96 MiB of freed memory in theirs and go idle. */
