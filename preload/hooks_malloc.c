@@ -6,6 +6,7 @@
 #include <string.h>
 #include "shim.h"
 #include "livetable.h"
+#include "trim_hot.h"
 
 ST_TLS int st_in_shim;
 ST_TLS uint32_t st_cur_session;
@@ -244,6 +245,7 @@ static inline void account_free(const struct st_entry *e)
     struct st_thread *t = thread_self();
     BUMP(t->frees, 1);
     BUMP(t->freed_bytes, e->size);
+    trim_note_free(e->arena);          /* per-arena idleness counts the chunk's arena (trim_hot.h) */
     if (ST_UNLIKELY(e->thread_idx != t->idx)) note_cross_free(t, e);
     if (e->session) sessions_on_free(e->session, e->size);
 }

@@ -206,7 +206,8 @@ void livetable_note_quiet(void)
     for (uint32_t n = 0; n < NSHARDS; n++) shard_seen[n] = __atomic_load_n(&shards[n].changes, __ATOMIC_RELAXED);
 }
 
-/* Give back table memory a past peak left: a shard whose load fell under 0.3 is moved to a
+/* Give back table memory a past peak left: a shard with no live entry loses its table; one
+ * whose load fell under 0.3 is moved to a
  * table sized for load 0.6 (SHARD_INITIAL at least) by the same incremental migration as
  * growth, here in slices of SHRINK_SLICE old slots with the shard lock dropped between
  * slices, so no thread waits more than one slice (about 50 us here) for its shard. With
@@ -222,8 +223,25 @@ size_t livetable_release_unused(bool only_quiet, uint64_t *max_hold_ns)
         /* unlocked peek: most shards are not worth the lock */
         uint32_t cap = __atomic_load_n(&s->cap, __ATOMIC_RELAXED);
         uint64_t count = __atomic_load_n(&s->count, __ATOMIC_RELAXED);
-        if (cap <= SHARD_INITIAL || count * 10 >= (uint64_t)cap * 3) continue;
+        if (!cap || (count && (cap <= SHARD_INITIAL || count * 10 >= (uint64_t)cap * 3))) continue;
         if (only_quiet && shard_seen[n] != __atomic_load_n(&s->changes, __ATOMIC_RELAXED)) continue;
+        if (!count) {
+            /* No live block in this heap any more: the whole table goes (the next insert
+             * maps a new one), tombstones and all. */
+            struct retired r = {0};
+            st_lock(&s->lock);
+            if (!s->count && !s->old && s->slots) {
+                r.p = s->slots;
+                r.cap = s->cap;
+                s->slots = NULL;
+                s->tombs = s->grow_at = s->clean_at = 0;
+                __atomic_store_n(&s->cap, 0, __ATOMIC_RELAXED);
+            }
+            st_unlock(&s->lock);
+            if (r.p) released += (size_t)r.cap * sizeof(struct st_slot);
+            retire(&r);
+            continue;
+        }
         uint64_t newcap = next_cap(count);
         if (newcap * 3 > (uint64_t)cap * 2) continue;                  /* not worth a third */
         struct st_slot *ns = meta_map((size_t)newcap * sizeof(struct st_slot));

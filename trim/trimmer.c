@@ -157,12 +157,9 @@ void trim_on_session_end(void)
  * the trimmer clears the marks at each tick and counts the ticks that saw one). The
  * trimmer sums them per arena at each tick; an arena whose sum did not move for DUR had no
  * malloc/free of its memory for DUR. Records outlive their threads, so the sums never go
- * back. Until the first mark is seen (a free path that does not call trim_note_free, or no
- * free yet), a thread's frees count on the arena of its latest allocation (home_arena):
- * a thread frees mostly what it allocated. */
+ * back. */
 struct trim_arena_mark trim_arena_freed[ST_ARENA_MAX];
 static uint64_t arena_free_ticks[ST_ARENA_MAX];
-static bool chunk_frees_seen;
 static uint64_t arena_act[ST_ARENA_MAX], arena_act_now[ST_ARENA_MAX];
 static uint64_t arena_changed_ns[ST_ARENA_MAX];
 static bool arena_busy[ST_ARENA_MAX];          /* changed within quiet= */
@@ -177,13 +174,8 @@ static void update_arena_activity(uint64_t now, uint64_t quiet_ns)
     for (uint32_t id = 0; id < n; id++) {
         arena_act_now[id] = 0;
         if (__atomic_load_n(&trim_arena_freed[id].freed, __ATOMIC_RELAXED) &&
-            __atomic_exchange_n(&trim_arena_freed[id].freed, 0, __ATOMIC_RELAXED)) {
+            __atomic_exchange_n(&trim_arena_freed[id].freed, 0, __ATOMIC_RELAXED))
             arena_free_ticks[id]++;
-            if (!chunk_frees_seen) {
-                chunk_frees_seen = true;
-                st_info("trim: frees count on the arena of the chunk freed");
-            }
-        }
     }
     for (struct st_thread *t = threads_first(); t; t = __atomic_load_n(&t->next, __ATOMIC_ACQUIRE)) {
         uint32_t na = __atomic_load_n(&t->n_arenas, __ATOMIC_RELAXED);
@@ -192,9 +184,6 @@ static void update_arena_activity(uint64_t now, uint64_t quiet_ns)
             uint32_t id = __atomic_load_n(&t->arena_ids[i], __ATOMIC_RELAXED);
             if (id < n) arena_act_now[id] += __atomic_load_n(&t->arena_allocs[i], __ATOMIC_RELAXED);
         }
-        if (chunk_frees_seen) continue;
-        uint32_t h = __atomic_load_n(&t->home_arena, __ATOMIC_RELAXED);
-        if (h < n) arena_act_now[h] += __atomic_load_n(&t->frees, __ATOMIC_RELAXED);
     }
     for (uint32_t id = 0; id < n; id++) {
         arena_act_now[id] += arena_free_ticks[id];
