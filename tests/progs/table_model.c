@@ -1,11 +1,11 @@
 /* table_model.c: drives the shim's live table through every state it has (first insert,
  * growth with an incremental migration running, churn that fills it with tombstones and
  * rebuilds it, cross-thread frees of 90% of the blocks, a shrink by sesstrim_trim, sessions moved by
- * sesstrim_keep, a dump taken while other threads churn) and prints what the program knows
+ * sesstrim_keep, a dump taken while other threads churn, every block freed and a trim) and prints what the program knows
  * is live at each checkpoint, so a test can compare the dump with it exactly.
  * usage: table_model DIR THREADS PER_THREAD
  *        table_model DIR sites      (run with SESSTRIM_STACKS=all)
- * writes DIR/{grown,churned,shrunk,kept}.bin and prints, per checkpoint:
+ * writes DIR/{grown,churned,shrunk,kept,emptied}.bin and prints, per checkpoint:
  *   <name> count <live blocks> bytes <requested bytes>
  *   <name> session <id> bytes <live bytes in that session>     (one line per session)
  * Sizes are 16..2064 bytes, every 997th block 200 KiB (an mmapped chunk); every other
@@ -74,6 +74,9 @@ static void *worker(void *arg)
     for (long i = 1; i < per; i += 60)                                  /* blocks of sess[t] move */
         if (mine[i].p && mine[i].s && sesstrim_keep(mine[i].p, kept_to) == 0) mine[i].s = kept_to;
     pthread_barrier_wait(&bar);                                          /* main dumps "kept" */
+    pthread_barrier_wait(&bar);
+    for (long i = 0; i < per; i++) { free(mine[i].p); mine[i].p = NULL; }
+    pthread_barrier_wait(&bar);                                          /* main trims, dumps "emptied" */
     return NULL;
 }
 
@@ -195,6 +198,10 @@ int main(int argc, char **argv)
     pthread_barrier_wait(&bar);
     pthread_barrier_wait(&bar);
     report(argv[1], "kept");
+    pthread_barrier_wait(&bar);
+    pthread_barrier_wait(&bar);
+    if (sesstrim_trim() < 0) { fprintf(stderr, "trim failed\n"); return 1; }
+    report(argv[1], "emptied");
     for (int t = 0; t < nthreads; t++) pthread_join(th[t], NULL);
     return 0;
 }

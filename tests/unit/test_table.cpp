@@ -49,12 +49,12 @@ TEST_CASE("the live table holds exactly the live blocks through growth, churn, s
     INFO(r.err);
     REQUIRE(r.status == 0);
     auto cps = parse(r.out);
-    REQUIRE(cps.size() == 4);
+    REQUIRE(cps.size() == 5);
 
     // The program's own bookkeeping (its arrays, stdio's buffer) is live too and does not
     // change after the first checkpoint: the dump's excess must be the same at each one.
     int64_t extra_count = -1, extra_bytes = -1;
-    for (const char *name : {"churned", "shrunk", "kept"}) {
+    for (const char *name : {"churned", "shrunk", "kept", "emptied"}) {
         INFO(name);
         Dump dump(d(dir, std::string(name) + ".bin"));
         REQUIRE(dump.ok);
@@ -100,6 +100,12 @@ TEST_CASE("the live table holds exactly the live blocks through growth, churn, s
     INFO("metadata per live block " << per_live);
     CHECK(per_live <= 40.0 + 2.0 * 1048576.0 / (double)churned.d.process.live_count);
     CHECK(shrunk.d.process.meta_bytes * 3 < churned.d.process.meta_bytes);   // 10% left
+    // Every counted block freed and a trim: the heaps' shards lost their tables entirely
+    // (only shards holding the program's few bookkeeping blocks keep one).
+    Dump emptied(d(dir, "emptied.bin"));
+    REQUIRE(emptied.ok);
+    INFO("meta bytes: shrunk " << shrunk.d.process.meta_bytes << ", emptied " << emptied.d.process.meta_bytes);
+    CHECK(emptied.d.process.meta_bytes + 256 * 1024 < shrunk.d.process.meta_bytes);
 }
 
 TEST_CASE("site ids of every width survive the table's packing", "[table]")
