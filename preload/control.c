@@ -5,7 +5,9 @@
  *
  * Host safety, point by point:
  *  - Opened only once the process has lived 1 s (control_maybe_start, or the service loop):
- *    a shell loop of short processes never pays for a socket or a thread.
+ *    a shell loop of short processes never pays for a socket or a thread. If the program
+ *    is out of fds (or memory) then, the shim tries again every CTL_RETRY_NS, silently:
+ *    a daemon that holds every fd for a while gets no warning line on its stderr.
  *  - The listening fd is O_CLOEXEC and moved high (F_DUPFD_CLOEXEC from half the fd limit,
  *    at most 1000; the low number is closed at once), so the program's first open() still
  *    returns 3. Its identity (an AF_UNIX socket bound to our name) is checked with
@@ -47,6 +49,8 @@ static struct sockaddr_un addr;
 static socklen_t addr_len;
 static bool recreated, gave_up;
 static int lazy_done;                  /* atomic: control_maybe_start has nothing to do */
+#define CTL_RETRY_NS 5000000000ull     /* after a shortage of fds or memory: try again in 5 s */
+static uint64_t retry_at_ns;           /* realtime; 0: no retry pending */
 
 static void make_name(void)
 {
@@ -104,10 +108,20 @@ static int open_socket(void)
 bool control_open(void)
 {
     if (lfd >= 0 || gave_up || !st_opt.control) return lfd >= 0;
+    if (st_realtime_ns() < retry_at_ns) return false;
     lfd = open_socket();
     if (lfd < 0) {
-        gave_up = true;
         char n[64];
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            /* The program is short of descriptors or memory right now (a daemon that holds
+             * every fd for a while does this): not a fault to warn about on its stderr, and
+             * not a reason to give up. Try again later, saying so only if asked. */
+            retry_at_ns = st_realtime_ns() + CTL_RETRY_NS;
+            st_info("control socket %s: %s; trying again in %u s", control_name(n, sizeof n), strerror(errno),
+                    (unsigned)(CTL_RETRY_NS / 1000000000ull));
+            return false;
+        }
+        gave_up = true;
         st_log("control socket %s: %s; sesstrim ctl/top will not reach this process", control_name(n, sizeof n), strerror(errno));
         return false;
     }
@@ -138,6 +152,7 @@ void control_after_fork_child(void)
     if (lfd >= 0 && fd_is_ours(lfd)) close(lfd);
     lfd = -1;
     recreated = gave_up = false;
+    retry_at_ns = 0;
     __atomic_store_n(&lazy_done, 0, __ATOMIC_RELAXED);
 }
 
@@ -145,6 +160,7 @@ bool control_due(uint64_t *due_realtime_ns)
 {
     if (lfd >= 0 || gave_up || !st_opt.control) return false;
     *due_realtime_ns = st_start_realtime_ns + CTL_MIN_AGE_NS;
+    if (retry_at_ns > *due_realtime_ns) *due_realtime_ns = retry_at_ns;
     return true;
 }
 
