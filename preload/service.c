@@ -9,6 +9,7 @@
  * process never pays for a thread or a socket. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <sys/syscall.h>
@@ -362,6 +363,19 @@ void service_ensure_running(void)
     }
 }
 
+/* The shim opens its files above ST_HIGH_FD (a dump, a log line, /proc files), which makes
+ * the kernel grow the fd table past its initial 64 slots. Grown while other threads share
+ * the table, that waits for an RCU grace period (expand_fdtable: synchronize_rcu), ~8 ms of
+ * wall time in a process that had the service thread started: every short process run with
+ * SESSTRIM_DUMP paid it at its exit dump (issue 13). Grown here, from the constructor, before
+ * the shim starts its thread, it costs two syscalls and no wait. Skipped if fd 2 is closed or
+ * RLIMIT_NOFILE is lower (st_open_high then keeps low fds anyway). */
+static void grow_fd_table(void)
+{
+    int fd = fcntl(2, F_DUPFD_CLOEXEC, ST_HIGH_FD);
+    if (fd >= 0) close(fd);
+}
+
 void service_start(void)
 {
     service_wanted = st_opt.dump_signal || st_opt.dump_interval_ms || st_opt.timeline_interval_ms ||
@@ -381,7 +395,10 @@ void service_start(void)
     }
     resolve_signal_functions();   /* now, not from a signal handler calling _exit later */
     install_term_handlers();
-    if (service_wanted) service_ensure_running();
+    if (service_wanted) {
+        grow_fd_table();
+        service_ensure_running();
+    }
 }
 
 void service_after_fork_child(void)
