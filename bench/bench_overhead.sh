@@ -13,11 +13,7 @@
 #   metadata bytes per live allocation with 1 M allocations live: target <= 40.
 # Knobs: ST_BENCH_RUNS (rounds), ST_BENCH_PARTS (space-separated subset of: churn2 churn8
 # heaptrack meta; default all).
-set -u
-ROOT=${ST_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-BUILD=${ST_BUILD:-$ROOT/build}
-. "$ROOT/bench/lib.sh"
-LIB=$BUILD/libsesstrim.so
+. "$(dirname "$0")/lib.sh"
 CHURN=$BUILD/bench/churn
 RUNS=${ST_BENCH_RUNS:-${BENCH_RUNS:-5}}
 PARTS=${ST_BENCH_PARTS:-churn2 churn8 heaptrack meta}

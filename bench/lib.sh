@@ -1,4 +1,10 @@
-# lib.sh: helpers the bench/bench_*.sh scripts source (not run by bench/run.sh itself).
+# lib.sh: what the cost scripts (bench/bench_*.sh) share; sourced, not run by bench/run.sh.
+# Sets ROOT, BUILD (ST_BUILD), LIB (the shim) and RUNS (ST_BENCH_RUNS, default 5 rounds).
+set -u
+ROOT=${ST_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+BUILD=${ST_BUILD:-$ROOT/build}
+LIB=$BUILD/libsesstrim.so
+RUNS=${ST_BENCH_RUNS:-5}
 # Every ratio is a median over interleaved rounds of (configuration / baseline in the same
 # round): a slow moment on the shared machine spoils one round of each, not one side.
 
