@@ -9,7 +9,8 @@
 #   the same without stacks, and inside a session (information);
 #   churn 8 threads on this machine's cores (the 2-core CI machine: 4 threads per core),
 #     8 x 500 k pairs: target <= 1.35x wall and CPU;
-#   heaptrack on the 2-thread churn, when installed (information: wall only);
+#   heaptrack on the 2-thread churn, when installed (information: wall only; the first 2
+#     rounds only: it takes 5-8 times as long);
 #   metadata bytes per live allocation with 1 M allocations live: target <= 40.
 # Knobs: ST_BENCH_RUNS (rounds), ST_BENCH_PARTS (space-separated subset of: churn2 churn8
 # heaptrack meta; default all).
@@ -30,7 +31,7 @@ run_churn() {
     if [ "$tag" = churn2 ]; then
         echo "$(LD_PRELOAD=$LIB SESSTRIM_LOG=off SESSTRIM_STACKS=off "$CHURN" "$@")" >>"$TMP/$tag.nostacks"
         echo "$(LD_PRELOAD=$LIB SESSTRIM_LOG=off "$CHURN" "$@" --session)" >>"$TMP/$tag.session"
-        if want heaptrack && command -v heaptrack >/dev/null 2>&1; then
+        if want heaptrack && [ "$round" -lt 2 ] && command -v heaptrack >/dev/null 2>&1; then
             local s e
             s=$(date +%s.%N)
             heaptrack -o "$TMP/ht" "$CHURN" "$@" >/dev/null 2>&1
@@ -66,7 +67,7 @@ table() {
 }
 
 if want churn2 || want churn8; then
-    for ((i = 0; i < RUNS; i++)); do
+    for ((round = 0; round < RUNS; round++)); do
         want churn2 && run_churn churn2 --threads 2 --pairs 2000000
         want churn8 && run_churn churn8 --threads 8 --pairs 500000
     done

@@ -475,7 +475,7 @@ static void strip_self_from_ld_preload(void)
 bool service_follow_check(void)
 {
     if (st_opt.follow_children) return true;
-    pid_t me = getpid();
+    pid_t me = st_pid;                /* set by the constructor just before */
     if (!st_opt.run_pid) {
         /* No root named: this process is it. Its exec'd image (same pid) stays traced. */
         char v[24];
