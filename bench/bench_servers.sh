@@ -10,10 +10,12 @@
 #   PostgreSQL: a private cluster in a temp dir (initdb, unix socket there, fsync off), pgbench
 #     TPC-B-like transactions; the shim is preloaded into the postmaster (so every backend);
 #   Python: a pure-Python workload (JSON round trips of nested documents, dicts, strings).
-# Knobs: ST_BENCH_RUNS; ST_BENCH_SERVERS (subset of "memcached postgres python"). Run as
+# Knobs: ST_BENCH_RUNS; ST_BENCH_SERVERS (subset of "memcached postgres python");
+# ST_BENCH_SHIM_ENV, more VAR=VALUE words for the shim's runs (e.g. SESSTRIM_STACKS=off). Run as
 # root, the PostgreSQL part runs its cluster as the `postgres` user (initdb refuses root).
 . "$(dirname "$0")/lib.sh"
 SERVERS=${ST_BENCH_SERVERS:-memcached postgres python}
+SHIM_ENV=${ST_BENCH_SHIM_ENV:-}
 TMP=$(mktemp -d /tmp/sesstrim-srv-XXXXXX)
 chmod 755 "$TMP"
 cleanup() {
@@ -81,7 +83,7 @@ if want memcached; then
             for c in plain shim; do
                 pre=; [ $c = shim ] && pre=$LIB
                 rm -f "$TMP/mc.sock"
-                env LD_PRELOAD=$pre SESSTRIM_LOG=off memcached -u "$(id -un)" -s "$TMP/mc.sock" -m 256 -t 2 -U 0 &
+                env LD_PRELOAD=$pre SESSTRIM_LOG=off ${pre:+$SHIM_ENV} memcached -u "$(id -un)" -s "$TMP/mc.sock" -m 256 -t 2 -U 0 &
                 MC_PID=$!
                 for _ in $(seq 200); do [ -S "$TMP/mc.sock" ] && break; sleep 0.02; done
                 loaded $MC_PID $c
@@ -111,7 +113,7 @@ if want postgres; then
     fi
     if [ -n "$PGBIN" ]; then
         opts="-c listen_addresses='' -c unix_socket_directories='$TMP/pg' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off -c shared_buffers=32MB"
-        pgstart() { as_pg env LD_PRELOAD="$1" SESSTRIM_LOG=off "$PGBIN/pg_ctl" -D "$TMP/pg/data" start -w -o "$opts" -l "$TMP/pg/log" >/dev/null; }
+        pgstart() { as_pg env LD_PRELOAD="$1" SESSTRIM_LOG=off ${1:+$SHIM_ENV} "$PGBIN/pg_ctl" -D "$TMP/pg/data" start -w -o "$opts" -l "$TMP/pg/log" >/dev/null; }
         runas_pg_ctl() { as_pg "$PGBIN/pg_ctl" -D "$TMP/pg/data" "$@"; }
         pgb() { as_pg pgbench -h "$TMP/pg" -U bench "$@" postgres; }
         pgstart "" && pgb -i -s 1 -q >"$TMP/pginit.log" 2>&1 && runas_pg_ctl stop -m fast >/dev/null ||
@@ -159,7 +161,7 @@ PY
     for ((r = 0; r < RUNS; r++)); do
         for c in plain shim; do
             pre=; [ $c = shim ] && pre=$LIB
-            ops=$(env LD_PRELOAD=$pre SESSTRIM_LOG=off /usr/bin/time -f "%U %S" -o "$TMP/pt" python3 "$TMP/work.py")
+            ops=$(env LD_PRELOAD=$pre SESSTRIM_LOG=off ${pre:+$SHIM_ENV} /usr/bin/time -f "%U %S" -o "$TMP/pt" python3 "$TMP/work.py")
             echo "$(awk '{print $1 + $2}' "$TMP/pt") $ops" >>"$TMP/python.$c"
         done
     done

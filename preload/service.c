@@ -296,14 +296,17 @@ static void settle_unless_ending(void)
 {
     for (;;) {
         uint64_t since = st_realtime_ns() - st_start_realtime_ns;
+        int woken = __atomic_load_n(&wake_word, __ATOMIC_ACQUIRE);
         if (since >= 100000000ull || __atomic_load_n(&exit_dump_word, __ATOMIC_ACQUIRE) == 1 ||
             __atomic_load_n(&term_pending, __ATOMIC_ACQUIRE))
             return;
-        struct timespec ts = {0, (long)(100000000ull - since)};
-        if (__atomic_load_n(&wake_word, __ATOMIC_ACQUIRE)) {   /* another wake-up: no early end */
+        uint64_t left = 100000000ull - since;
+        if (woken) {   /* another wake-up (a dump signal) is pending: look again in 10 ms */
+            struct timespec ts = {0, (long)(left < 10000000ull ? left : 10000000ull)};
             nanosleep(&ts, NULL);
             continue;
         }
+        struct timespec ts = {0, (long)left};
         syscall(SYS_futex, &wake_word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
     }
 }
