@@ -1,6 +1,7 @@
 /* process.c: the shim's life cycle: the constructor that wires every part, the exit dump,
  * fork handling (the child keeps working and dumps under its own pid) and RSS. */
 #include <dlfcn.h>
+#include <link.h>
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <errno.h>
@@ -111,21 +112,48 @@ ST_EXPORT pid_t fork(void)
     return pid;
 }
 
+struct object_query { uintptr_t addr, base; const char *name; };
+
+static int object_visit(struct dl_phdr_info *info, size_t len, void *arg)
+{
+    (void)len;
+    struct object_query *q = arg;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && q->addr >= start && q->addr - start < ph->p_memsz) {
+            q->base = info->dlpi_addr;
+            q->name = info->dlpi_name ? info->dlpi_name : "";
+            return 1;
+        }
+    }
+    return 0;
+}
+
+const char *st_object_of(const void *addr, uintptr_t *base)
+{
+    struct object_query q = {(uintptr_t)addr, 0, NULL};
+    if (!addr || !dl_iterate_phdr(object_visit, &q)) return NULL;
+    if (base) *base = q.base;
+    return q.name;
+}
+
 /* Say, once at start and in every dump, when the shim does not see what it claims to see:
  * another malloc bound ahead of it (jemalloc, tcmalloc or libc_malloc_debug.so listed before
  * it in LD_PRELOAD, or linked into the program), or a non-glibc malloc behind it. */
 static void check_interposition(void)
 {
-    Dl_info mine, info;
+    uintptr_t mine = 0, theirs = 0;
     void *first = symbol_as_bound(RTLD_DEFAULT, "malloc");
-    if (first && dladdr((void *)check_interposition, &mine) && dladdr(first, &info) &&
-        info.dli_fbase != mine.dli_fbase) {
+    const char *first_name = st_object_of(first, &theirs);
+    if (first_name && st_object_of((void *)check_interposition, &mine) && theirs != mine) {
         st_process_flags |= ST_PROC_NOT_INTERPOSED;
         st_log("malloc comes from %s, loaded ahead of sesstrim: sesstrim does not see the program's "
-               "allocations (put sesstrim first in LD_PRELOAD)", info.dli_fname ? info.dli_fname : "another library");
+               "allocations (put sesstrim first in LD_PRELOAD)", *first_name ? first_name : "the program itself");
     }
     if (st_foreign_malloc) {
-        const char *who = dladdr((void *)st_real.malloc, &info) && info.dli_fname ? info.dli_fname : "?";
+        const char *who = st_object_of((void *)st_real.malloc, NULL);
+        if (!who || !*who) who = "?";
         if (strstr(who, "libc_malloc_debug")) {
             st_process_flags |= ST_PROC_MALLOC_DEBUG;
             st_log("glibc's malloc debugging (%s) serves malloc behind sesstrim: its checks stay on, "

@@ -9,6 +9,7 @@
  * process never pays for a thread or a socket. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <sys/syscall.h>
@@ -287,11 +288,34 @@ static void wait_for_work(uint64_t due_mono)
     syscall(SYS_futex, &wake_word, FUTEX_WAIT_PRIVATE, 0, tsp, NULL, 0);
 }
 
+/* shim_thread_settle, cut short when the process is ending: a short process that calls
+ * _exit (dash does, at the end of every `sh -c`) waited for the thread's 100 ms settle
+ * before its exit dump (issue 13: 109 ms a pipeline instead of 10). An ending process opens
+ * nothing of its own any more, which is what the settle protects. */
+static void settle_unless_ending(void)
+{
+    for (;;) {
+        uint64_t since = st_realtime_ns() - st_start_realtime_ns;
+        int woken = __atomic_load_n(&wake_word, __ATOMIC_ACQUIRE);
+        if (since >= 100000000ull || __atomic_load_n(&exit_dump_word, __ATOMIC_ACQUIRE) == 1 ||
+            __atomic_load_n(&term_pending, __ATOMIC_ACQUIRE))
+            return;
+        uint64_t left = 100000000ull - since;
+        if (woken) {   /* another wake-up (a dump signal) is pending: look again in 10 ms */
+            struct timespec ts = {0, (long)(left < 10000000ull ? left : 10000000ull)};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        struct timespec ts = {0, (long)left};
+        syscall(SYS_futex, &wake_word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
+    }
+}
+
 static void *service_main(void *arg)
 {
     (void)arg;
     prctl(PR_SET_NAME, "sesstrim-svc", 0, 0, 0);
-    shim_thread_settle();
+    settle_unless_ending();
     struct st_thread *me = thread_self();
     __atomic_or_fetch(&me->flags, ST_THREAD_SHIM, __ATOMIC_RELAXED);
     uint64_t now = st_now_ns();
@@ -362,6 +386,19 @@ void service_ensure_running(void)
     }
 }
 
+/* The shim opens its files above ST_HIGH_FD (a dump, a log line, /proc files), which makes
+ * the kernel grow the fd table past its initial 64 slots. Grown while other threads share
+ * the table, that waits for an RCU grace period (expand_fdtable: synchronize_rcu), ~8 ms of
+ * wall time in a process that had the service thread started: every short process run with
+ * SESSTRIM_DUMP paid it at its exit dump (issue 13). Grown here, from the constructor, before
+ * the shim starts its thread, it costs two syscalls and no wait. Skipped if fd 2 is closed or
+ * RLIMIT_NOFILE is lower (st_open_high then keeps low fds anyway). */
+static void grow_fd_table(void)
+{
+    int fd = fcntl(2, F_DUPFD_CLOEXEC, ST_HIGH_FD);
+    if (fd >= 0) close(fd);
+}
+
 void service_start(void)
 {
     service_wanted = st_opt.dump_signal || st_opt.dump_interval_ms || st_opt.timeline_interval_ms ||
@@ -381,7 +418,10 @@ void service_start(void)
     }
     resolve_signal_functions();   /* now, not from a signal handler calling _exit later */
     install_term_handlers();
-    if (service_wanted) service_ensure_running();
+    if (service_wanted) {
+        grow_fd_table();
+        service_ensure_running();
+    }
 }
 
 void service_after_fork_child(void)
@@ -438,7 +478,7 @@ static void strip_self_from_ld_preload(void)
 bool service_follow_check(void)
 {
     if (st_opt.follow_children) return true;
-    pid_t me = getpid();
+    pid_t me = st_pid;                /* set by the constructor just before */
     if (!st_opt.run_pid) {
         /* No root named: this process is it. Its exec'd image (same pid) stays traced. */
         char v[24];

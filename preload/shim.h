@@ -296,6 +296,11 @@ extern bool st_started;           /* constructor finished */
 void hooks_malloc_resolve(void);
 void *next_symbol(const char *name); /* RTLD_NEXT, as the program's versioned references bind */
 void *symbol_as_bound(void *scope, const char *name);
+/* The loaded object whose PT_LOAD segments hold addr: its load base in *base and its file
+ * name ("" for the main program), or NULL if none does. A walk of the loaded objects'
+ * program headers: dladdr's nearest-symbol scan over libc's symbol table costs ~90 k
+ * instructions a call (process.c; issue 13). Not from inside malloc (dl_iterate_phdr locks). */
+const char *st_object_of(const void *addr, uintptr_t *base);
 void hooks_malloc_start(void);    /* end of the constructor: tracking begins */
 void hooks_malloc_detour(void);   /* send the next allocation through the slow path once */
 extern bool st_foreign_malloc;    /* the next malloc is not glibc's (jemalloc, tcmalloc...) */

@@ -239,10 +239,26 @@ static bool use_fast_path(void)
     return false;
 }
 
+/* libunwind's one-time set-up (memory validation probe, address space, DWARF caches:
+ * ~65 k instructions and ~60 signal-mask syscalls), done by the first unwind rather than at
+ * start (issue 13). Step walks use a per-thread DWARF cache (no lock); the policy must be set
+ * before any walk. A thread that finds the set-up under way elsewhere, or re-entered from a
+ * signal handler, gets no stack for this one sample instead of waiting. If that first walk
+ * finds no frame, libunwind cannot unwind this process: no walk is tried again. */
+static int warm_state;   /* atomic: 0 not yet, 1 under way (or failed), 2 done */
+
 static int unwind(void **raw)
 {
     __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
-    int n = use_fast_path() ? unw_backtrace(raw, UNWIND_DEPTH) : unwind_by_steps(raw);
+    int n = 0, s = __atomic_load_n(&warm_state, __ATOMIC_ACQUIRE);
+    if (ST_LIKELY(s == 2)) {
+        n = use_fast_path() ? unw_backtrace(raw, UNWIND_DEPTH) : unwind_by_steps(raw);
+    } else if (s == 0 && __atomic_compare_exchange_n(&warm_state, &s, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+        unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+        n = unwind_by_steps(raw);
+        if (n > 0) __atomic_store_n(&warm_state, 2, __ATOMIC_RELEASE);
+        else st_log("stacks: libunwind cannot unwind this process; no stacks are recorded");
+    }
     __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
     return n > 0 ? n : 0;
 }
@@ -334,15 +350,8 @@ void stacks_init(void)
         st_opt.stacks_mode = ST_STACKS_OFF;
         return;
     }
-    /* Step walks use a per-thread DWARF cache where libunwind was built with one (it then
-     * needs no lock); otherwise libunwind falls back to its global cache. */
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-    /* libunwind allocates and opens its caches on first use: do that here, not in a hook. */
-    void *raw[UNWIND_DEPTH];
-    if (unwind(raw) == 0) {
-        st_log("stacks: libunwind cannot unwind this process; SESSTRIM_STACKS=off");
-        st_opt.stacks_mode = ST_STACKS_OFF;
-    }
+    /* libunwind itself is set up by the first sample (unwind): most short
+     * processes never take one, and its set-up was a third of the shim's start cost. */
 }
 
 /* ---------------------------------------------------------------- dump */
