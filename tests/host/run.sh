@@ -85,6 +85,7 @@ KINDS=(
     "prot_none_reservation|prot_none_reservation|SHIM|"
     "heap_churn|heap_churn|SHIM|"
     "exit_during_churn|exit_during_churn|SHIM|"
+    "keep_signal|keep_signal|SHIM|"
     "jemalloc_first|foreign_allocator|$JEMALLOC SHIM|"
     "tcmalloc_first|foreign_allocator|$TCMALLOC SHIM|"
     "glibcdebug_first|foreign_allocator|$MDEBUG SHIM|MALLOC_CHECK_=3"
