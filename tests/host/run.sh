@@ -86,6 +86,8 @@ KINDS=(
     "heap_churn|heap_churn|SHIM|"
     "exit_during_churn|exit_during_churn|SHIM|"
     "keep_signal|keep_signal|SHIM|"
+    "session_signal|session_signal|SHIM|"
+    "fork_signal_resume|fork_signal_resume|SHIM|"
     "jemalloc_first|foreign_allocator|$JEMALLOC SHIM|"
     "tcmalloc_first|foreign_allocator|$TCMALLOC SHIM|"
     "glibcdebug_first|foreign_allocator|$MDEBUG SHIM|MALLOC_CHECK_=3"
