@@ -151,6 +151,11 @@ bool livetable_update(uintptr_t ptr, void (*fn)(struct st_entry *, void *), void
 {
     struct shard *s = shard_of(ptr);
     if (ptr & 7) return false;
+    /* Called from the program's own calls (sesstrim_keep, the Python plugin's block_owner),
+     * not from inside malloc: raise the guard for the lock hold, so that a signal handler
+     * interrupting it and allocating passes through instead of waiting for this shard's
+     * lock on its own thread (tests/host/keep_signal). */
+    st_in_shim++;
     st_lock(&s->lock);
     struct st_slot *t;
     int64_t i = shard_find(s, slot_key(ptr), &t);
@@ -162,11 +167,15 @@ bool livetable_update(uintptr_t ptr, void (*fn)(struct st_entry *, void *), void
         slot_pack(&t[i], &e);
     }
     st_unlock(&s->lock);
+    st_in_shim--;
     return i >= 0;
 }
 
 void livetable_walk(void (*fn)(const struct st_entry *, void *), void *ctx)
 {
+    /* Walks also run from the program's own calls (session end walks for leftover sites):
+     * the guard lets a signal handler's malloc pass through (see livetable_update). */
+    st_in_shim++;
     for (uint32_t n = 0; n < NSHARDS; n++) {
         struct shard *s = &shards[n];
         struct retired r = {0};
@@ -187,6 +196,7 @@ void livetable_walk(void (*fn)(const struct st_entry *, void *), void *ctx)
         st_unlock(&s->lock);
         retire(&r);
     }
+    st_in_shim--;
 }
 
 uint64_t livetable_count(void)
@@ -218,6 +228,7 @@ void livetable_note_quiet(void)
 size_t livetable_release_unused(bool only_quiet, uint64_t *max_hold_ns)
 {
     size_t released = 0;
+    st_in_shim++;                 /* sesstrim_trim() runs this on the program's thread */
     for (uint32_t n = 0; n < NSHARDS; n++) {
         struct shard *s = &shards[n];
         /* unlocked peek: most shards are not worth the lock */
@@ -271,5 +282,6 @@ size_t livetable_release_unused(bool only_quiet, uint64_t *max_hold_ns)
         if (r.p) retire(&r);
         released += ((size_t)cap - newcap) * sizeof(struct st_slot);
     }
+    st_in_shim--;
     return released;
 }
