@@ -1,6 +1,6 @@
 /* lock.c: the slow path of the shim's lock (futex), the debug-build rank checker and the
  * fork-child walk over every registered lock. The protocol is Drepper's "Futexes Are
- * Tricky" mutex #2: 0 free, 1 held, 2 held and somebody may sleep on it. */
+ * Tricky" mutex #2 with the owner's tid as the held value (lock.h). */
 #include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,18 +18,38 @@ static long futex(int *word, int op, int val)
     return syscall(SYS_futex, word, op, val, NULL, NULL, 0);
 }
 
+ST_TLS int st_lock_tid;
+
+int st_lock_tid_init(void)
+{
+    st_lock_tid = (int)syscall(SYS_gettid) & ST_LOCK_TID_MASK;
+    return st_lock_tid;
+}
+
 void st_lock_slow(st_lock_t *l)
 {
+    int me = st_lock_me();
     for (int i = 0; i < SPIN_PAUSES; i++) {
         __builtin_ia32_pause();
         int expected = 0;
         if (__atomic_load_n(&l->word, __ATOMIC_RELAXED) == 0 &&
-            __atomic_compare_exchange_n(&l->word, &expected, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            __atomic_compare_exchange_n(&l->word, &expected, me, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
             return;
     }
-    /* Mark "maybe waiters" and sleep until the word is released. */
-    while (__atomic_exchange_n(&l->word, 2, __ATOMIC_ACQUIRE) != 0)
-        futex(&l->word, FUTEX_WAIT_PRIVATE, 2);
+    /* Mark "maybe waiters" and sleep until the word is released; once taken this way it
+     * stays marked (a waiter may remain), so its unlock wakes one. */
+    for (;;) {
+        int w = __atomic_load_n(&l->word, __ATOMIC_RELAXED);
+        if (w == 0) {
+            if (__atomic_compare_exchange_n(&l->word, &w, me | ST_LOCK_WAITERS, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+                return;
+            continue;
+        }
+        if (!(w & ST_LOCK_WAITERS) &&
+            !__atomic_compare_exchange_n(&l->word, &w, w | ST_LOCK_WAITERS, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            continue;
+        futex(&l->word, FUTEX_WAIT_PRIVATE, w | ST_LOCK_WAITERS);
+    }
 }
 
 void st_lock_wake(st_lock_t *l) { futex(&l->word, FUTEX_WAKE_PRIVATE, 1); }
@@ -71,17 +91,34 @@ extern const struct st_lock_reg __stop_st_locks[] __attribute__((weak));
 
 void st_locks_after_fork_child(void)
 {
-#ifdef ST_DEBUG
-    nheld = 0;   /* the forking thread holds no shim lock across fork */
-#endif
+    /* A lock the forking thread holds: fork() was called by a signal handler that
+     * interrupted this thread inside the shim, and the child will return into that critical
+     * section and finish it (tests/host/fork_signal_resume). Its owner field is this
+     * thread's tid in the parent, still in st_lock_tid until the end of this walk. The
+     * debug witness's held list is this thread's too, and stays right. */
+    int me = st_lock_tid;
     for (unsigned rank = 1; rank < ST_RANK_COUNT; rank++) {
         for (const struct st_lock_reg *r = __start_st_locks; r && r < __stop_st_locks; r++) {
             for (uint32_t i = 0; i < r->count; i++) {
                 st_lock_t *l = (st_lock_t *)((char *)r->first + (size_t)i * r->stride);
-                if (l->rank != rank) continue;
-                if (l->word && r->repair) r->repair(i);
+                if (l->rank != rank || !l->word) continue;
+                if (me && (l->word & ST_LOCK_TID_MASK) == me) {
+                    l->word = me;           /* nobody waits in the child; owner fixed below */
+                    continue;
+                }
+                if (r->repair) r->repair(i);
                 l->word = 0;
             }
         }
     }
+    /* The child's own tid: locks this thread still holds are released by plain exchange,
+     * whatever owner they carry; new ones take the new tid. */
+    int old = me;
+    st_lock_tid_init();
+    if (old)
+        for (const struct st_lock_reg *r = __start_st_locks; r && r < __stop_st_locks; r++)
+            for (uint32_t i = 0; i < r->count; i++) {
+                st_lock_t *l = (st_lock_t *)((char *)r->first + (size_t)i * r->stride);
+                if (l->word == old) l->word = st_lock_tid;
+            }
 }

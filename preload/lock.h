@@ -45,11 +45,26 @@ enum st_lock_rank {
     ST_RANK_COUNT
 };
 
+/* The lock word holds its owner: 0 free, else the holder's kernel thread id, with
+ * ST_LOCK_WAITERS set when somebody may sleep on it (the futex protocol of Drepper's
+ * mutex #2, with the tid in place of 1). Knowing the owner lets a fork child tell a lock its
+ * own surviving thread holds (fork() in a signal handler that interrupted the shim: the
+ * child returns into the critical section and finishes it) from one a vanished thread held
+ * (repaired and reset). Linux tids are below 2^22 (pid_max). */
 typedef struct {
-    int word;               /* 0 free, 1 held, 2 held with waiters (futex protocol) */
+    int word;
     uint16_t rank;
     uint16_t pad;
 } st_lock_t;
+#define ST_LOCK_WAITERS 0x40000000
+#define ST_LOCK_TID_MASK 0x3FFFFFFF
+extern ST_TLS int st_lock_tid;      /* this thread's tid, 0 until its first lock */
+int st_lock_tid_init(void);          /* caches gettid() in st_lock_tid */
+static inline int st_lock_me(void)
+{
+    int me = st_lock_tid;
+    return __builtin_expect(me != 0, 1) ? me : st_lock_tid_init();
+}
 _Static_assert(sizeof(st_lock_t) == 8, "st_lock_t is embedded in 64-byte shard headers");
 
 #define ST_LOCK_INIT(r) {.word = 0, .rank = (r), .pad = 0}
@@ -68,7 +83,7 @@ static inline void st_lock(st_lock_t *l)
 {
     st_witness_acquire(l);
     int expected = 0;
-    if (__builtin_expect(!__atomic_compare_exchange_n(&l->word, &expected, 1, false,
+    if (__builtin_expect(!__atomic_compare_exchange_n(&l->word, &expected, st_lock_me(), false,
                                                       __ATOMIC_ACQUIRE, __ATOMIC_RELAXED), 0))
         st_lock_slow(l);
 }
@@ -76,7 +91,7 @@ static inline void st_lock(st_lock_t *l)
 static inline bool st_trylock(st_lock_t *l)
 {
     int expected = 0;
-    if (!__atomic_compare_exchange_n(&l->word, &expected, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    if (!__atomic_compare_exchange_n(&l->word, &expected, st_lock_me(), false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
         return false;
     st_witness_acquire(l);
     return true;
@@ -85,7 +100,7 @@ static inline bool st_trylock(st_lock_t *l)
 static inline void st_unlock(st_lock_t *l)
 {
     st_witness_release(l);
-    if (__builtin_expect(__atomic_exchange_n(&l->word, 0, __ATOMIC_RELEASE) == 2, 0)) st_lock_wake(l);
+    if (__builtin_expect(__atomic_exchange_n(&l->word, 0, __ATOMIC_RELEASE) & ST_LOCK_WAITERS, 0)) st_lock_wake(l);
 }
 
 static inline bool st_lock_held(const st_lock_t *l) { return __atomic_load_n(&l->word, __ATOMIC_RELAXED) != 0; }
@@ -112,7 +127,8 @@ struct st_lock_reg {
     static st_lock_t var = ST_LOCK_INIT(rank);                                            \
     ST_LOCK_REGISTER(var, &var, 1, 0, #var, repair_)
 
-/* Fork child: every registered lock, in rank order: repair if it was held, then reset. */
+/* Fork child: every registered lock, in rank order: repair if it was held by another
+ * thread, then reset. One the forking thread itself holds is left alone. */
 void st_locks_after_fork_child(void);
 
 #endif
