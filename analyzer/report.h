@@ -77,6 +77,12 @@ const char *fmt_bytes(uint64_t bytes, char *buf, size_t len);
 /* Percent of part in whole, 0 when whole is 0. */
 double share_pct(uint64_t part, uint64_t whole);
 const char *trigger_name(uint32_t trigger);
+/* A trim's flags as their ST_TRIM_FLAGS names joined by sep ("malloc_trim,idle-all"), "-"
+ * for none, unknown bits as "0x.."; returns buf. */
+const char *trim_flags_text(uint32_t flags, const char *sep, char *buf, size_t len);
+/* What the top chunks of a trim gave back: the record's own field, or for a dump from a
+ * writer before it (no top/bin/slice figures at all) the sum of its per-arena rows. */
+uint64_t model_trim_tops(const struct st_dump *d, const struct st_rec_trim *t);
 const char *reason_name(uint32_t reason);
 const char *event_name(uint32_t event);
 const char *mapping_kind_name(uint32_t kind);

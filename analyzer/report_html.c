@@ -246,17 +246,21 @@ static void table_trims(FILE *out, const struct st_dump *d)
     char tb[32];
     fprintf(out, "<p class=\"note\">%zu trims released %s in total.</p>\n", d->n_trims, bytes_s(total, tb, sizeof tb));
     fputs("<table class=\"trims\"><tr><th>seq</th><th class=\"l\">trigger</th><th>at</th><th>RSS before</th>"
-          "<th>RSS after</th><th>released</th><th>took</th><th>arenas trimmed / skipped</th></tr>\n", out);
+          "<th>RSS after</th><th>released</th><th>by tops</th><th>by bins</th><th>shim tables</th><th>took</th>"
+          "<th>longest lock</th><th>slices</th><th>arenas trimmed / skipped</th><th class=\"l\">flags</th></tr>\n", out);
     size_t rows = d->n_trims < MAX_TABLE_ROWS ? d->n_trims : MAX_TABLE_ROWS;
     for (size_t i = 0; i < rows; i++) {
         const struct st_rec_trim *t = &d->trims[i];
-        char b1[32], b2[32], b3[32];
+        char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], fl[96];
         fprintf(out, "<tr class=\"trim\"><td>%u</td><td class=\"l\">%s</td><td>+%.2f s</td><td>%s</td><td>%s</td>"
-                     "<td>%s</td><td>%.2f ms</td><td>%u / %u</td></tr>\n",
+                     "<td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%.2f ms</td><td>%.3f ms</td><td>%u</td>"
+                     "<td>%u / %u</td><td class=\"l\">%s</td></tr>\n",
                 t->seq, trigger_name(t->trigger), secs_since(t->time_ns, d->process.start_ns),
                 bytes_s(t->rss_before, b1, sizeof b1), bytes_s(t->rss_after, b2, sizeof b2),
-                bytes_s(t->released_bytes, b3, sizeof b3), (double)t->duration_ns / 1e6, t->arenas_trimmed,
-                t->arenas_skipped);
+                bytes_s(t->released_bytes, b3, sizeof b3), bytes_s(model_trim_tops(d, t), b4, sizeof b4),
+                bytes_s(t->bin_released_bytes, b5, sizeof b5), bytes_s(t->shim_released_bytes, b6, sizeof b6),
+                (double)t->duration_ns / 1e6, (double)t->max_lock_hold_ns / 1e6, t->slices, t->arenas_trimmed,
+                t->arenas_skipped, trim_flags_text(t->flags, ", ", fl, sizeof fl));
     }
     fputs("</table>\n", out);
     if (d->n_trims > rows) fprintf(out, "<p class=\"note\">%zu more trims not shown.</p>\n", d->n_trims - rows);

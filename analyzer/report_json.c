@@ -296,6 +296,11 @@ static void trims_arr(struct jw *w, const struct st_dump *d)
         jw_object(w, NULL);
         ST_FIELDS_TRIM(JW_RECORD_FIELD_)
         jw_string(w, "trigger", trigger_name(t->trigger));
+        jw_array(w, "flag_names");
+#define ST_FLAG_(name, value, text) if (t->flags & (value)) jw_string(w, NULL, text);
+        ST_TRIM_FLAGS(ST_FLAG_)
+#undef ST_FLAG_
+        jw_end_array(w);
         jw_array(w, "arenas");
         for (size_t k = lower_bound(by_seq, n_keyed, t->seq); k < n_keyed && by_seq[k].key == t->seq; k++) {
             const struct st_rec_trim_arena *ta = &d->trim_arenas[by_seq[k].index];

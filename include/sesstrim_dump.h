@@ -105,6 +105,9 @@ union st_rec_type_max_ { ST_RECORD_TYPES(ST_REC_SIZE_) };
 #define ST_TRIM_TRIGGERS(X) \
     X(IDLE, 1, "idle") X(RSS, 2, "rss") X(PERIODIC, 3, "every") \
     X(SESSION_END, 4, "session-end") X(FREE_RESIDENT, 5, "free-resident") X(API, 6, "api")
+/* st_rec_trim.flags, named for the report (the shim's trim/trim.h TRIM_F_* are these bits). */
+#define ST_TRIM_FLAGS(X) \
+    X(GLIBC_PASS, 0x1, "malloc_trim") X(IDLE_ALL, 0x2, "idle-all") X(FREE_LIST_INVALID, 0x4, "free-list-invalid")
 #define ST_EVENTS(X) X(SAMPLE, 0, "sample") X(TRIM, 1, "trim") X(SESSION_END, 2, "session-end") X(DUMP, 3, "dump")
 #define ST_MAPPING_KINDS(X) \
     X(OTHER, 0, "other") X(BRK_HEAP, 1, "brk_heap") X(ARENA_HEAP, 2, "arena_heap") X(STACK, 3, "stack") \
@@ -272,6 +275,18 @@ enum st_trim_trigger {
     ST_TRIM_TRIGGERS(ST_ENUM_)
 #undef ST_ENUM_
 };
+
+/* A trigger's name, the one table both the shim's log line and the report print from.
+ * "unknown" for a value this header does not list (a newer writer). */
+static inline const char *st_trim_trigger_name(uint32_t trigger)
+{
+    switch (trigger) {
+#define ST_CASE_(name, value, text) case value: return text;
+    ST_TRIM_TRIGGERS(ST_CASE_)
+#undef ST_CASE_
+    default: return "unknown";
+    }
+}
 
 #define ST_FIELDS_TRIM(X) \
     X(uint32_t, seq, , 1) X(uint32_t, trigger, , 0) /* enum st_trim_trigger */ \

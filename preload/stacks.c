@@ -360,6 +360,10 @@ void dump_site_records(struct st_dump_writer *w, const struct dump_walk *walk)
         r.nframes = s.nframes;
         if (walk->sites && id < walk->nsites) {
             double bytes = (double)walk->sites[id].live_bytes, count = (double)walk->sites[id].count;
+            /* The raw samples too: the analyzer scales them itself and bounds the estimate
+             * by the exact totals (live_* below stay for readers older than these fields). */
+            r.sampled_live_bytes = walk->sites[id].live_bytes;
+            r.sampled_live_count = walk->sites[id].count;
             /* Sampled: each live sample stands for 1/p allocations of its size; the site's
              * mean size stands in for each one's (exact when a site allocates one size). */
             if (mean > 0 && count > 0) {

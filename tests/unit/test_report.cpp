@@ -302,6 +302,48 @@ TEST_CASE("timeline and trims tables", "[report]")
     CHECK(v["trims"][0]["released_bytes"].num == 40 * MiB);
 }
 
+TEST_CASE("a trim's newer figures: lock hold, tops, bins, shim tables, slices and flags in text, JSON, HTML", "[report]")
+{
+    std::string dir = st::tempdir();
+    // Figures chosen so no two are alike; flags 0x5 = malloc_trim pass and an invalid free list.
+    std::string spec = "process pid=19 flags=1 rss_bytes=10M start_ns=1000000000\n"
+                       "trim seq=4 trigger=3 time_ns=3000000000 rss_before=90M rss_after=30M released_bytes=60M "
+                       "duration_ns=7000000 arenas_trimmed=2 arenas_skipped=1 max_lock_hold_ns=1234000 "
+                       "top_released_bytes=21M bin_released_bytes=37M slices=17 flags=5 shim_released_bytes=2M\n";
+    std::string bin = make_dump(dir, "tr", spec);
+    st::Result t = report({"--no-symbols", bin});
+    INFO(t.out);
+    std::string row = line_with(section(t.out, "Trims"), "every");
+    CHECK(st::contains(row, "21.0 MiB"));
+    CHECK(st::contains(row, "37.0 MiB"));
+    CHECK(st::contains(row, "2.0 MiB"));
+    CHECK(st::contains(row, "1.234"));
+    CHECK(st::contains(row, " 17 "));
+    CHECK(st::contains(row, "malloc_trim,free-list-invalid"));
+    jt::Value v = jt::parse(report({"--json", "--no-symbols", bin}).out);
+    const jt::Value &j = v["trims"][0];
+    CHECK(j["trigger"].str == "every");
+    CHECK(j["max_lock_hold_ns"].num == 1234000);
+    CHECK(j["top_released_bytes"].num == 21 * MiB);
+    CHECK(j["bin_released_bytes"].num == 37 * MiB);
+    CHECK(j["shim_released_bytes"].num == 2 * MiB);
+    CHECK(j["slices"].num == 17);
+    CHECK(j["flags"].num == 5);
+    REQUIRE(j["flag_names"].arr.size() == 2);
+    CHECK(j["flag_names"][0].str == "malloc_trim");
+    CHECK(j["flag_names"][1].str == "free-list-invalid");
+    std::string html_path = dir + "/tr.html";
+    REQUIRE(report({"--no-symbols", "--html", html_path, bin}).status == 0);
+    std::ifstream in(html_path);
+    std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string hrow = html.substr(html.find("<tr class=\"trim\">"));
+    hrow = hrow.substr(0, hrow.find("</tr>"));
+    INFO(hrow);
+    for (const char *want : {">every<", ">21.0 MiB<", ">37.0 MiB<", ">2.0 MiB<", ">1.234 ms<", ">17<",
+                             ">malloc_trim, free-list-invalid<"})
+        CHECK(st::contains(hrow, want));
+}
+
 TEST_CASE("a process family: one table, every process, JSON processes array", "[report]")
 {
     std::string dir = st::tempdir();

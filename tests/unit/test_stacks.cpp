@@ -1,6 +1,7 @@
 // test_stacks.cpp: allocation stacks (issue 5): sites per call path with exact live bytes
 // under SESSTRIM_STACKS=all, the module map with build ids, off, sampling rate, and fork.
 #include "testutil.hpp"
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdlib>
@@ -177,4 +178,34 @@ TEST_CASE("C++ frames are shown demangled")
     REQUIRE(text.status == 0);
     CHECK(contains(text.out, "store::Table::grow(unsigned int) (stacks_cxxname.c:"));
     CHECK(!contains(text.out, "_ZN5store5Table4growEj"));
+}
+
+TEST_CASE("sampled sites ship their raw live samples; the reader scales them, bounded by the exact totals")
+{
+    auto dir = tempdir();
+    const double mean = 64 * 1024;
+    // 300 blocks of 5000 bytes and 1000 of 100 bytes stay live: about 23 samples expected.
+    auto r = run({prog("stacks_paths"), d(dir, "s.bin"), "1000", "100", "300", "5000"},
+                 {{"SESSTRIM_STACKS", "sample=64K"}});
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    Dump dump(d(dir, "s.bin"));
+    REQUIRE(dump.ok);
+    REQUIRE(dump.d.process.stack_sample_bytes == (uint64_t)mean);
+    uint64_t raw_count = 0;
+    for (size_t i = 0; i < dump.d.n_sites; i++) {
+        const auto &s = dump.d.sites[i].s;
+        if (!s.sampled_live_count) continue;
+        raw_count += s.sampled_live_count;
+        // Scaled offline from the raw figures (same formula as the sampler), never above the
+        // exact live totals of the process.
+        double size = (double)s.sampled_live_bytes / (double)s.sampled_live_count;
+        double p = -std::expm1(-(size < 1 ? 1 : size) / mean);
+        double want = std::min((double)s.sampled_live_count / p, (double)dump.d.process.live_count);
+        CHECK(std::fabs((double)s.live_count - want) <= 1.0);
+        CHECK(s.live_bytes <= dump.d.process.live_bytes);
+        CHECK(s.sampled_live_count <= s.live_count);
+    }
+    INFO("raw live samples " << raw_count);
+    CHECK(raw_count >= 3);
 }
