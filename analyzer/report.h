@@ -123,8 +123,13 @@ struct st_symbolizer *symbolizer_new(const struct st_dump *d);
 struct st_symbolizer *symbolizer_new_offsets(const struct st_dump *d);
 /* The right one for the options: symbolizer_new or symbolizer_new_offsets. */
 struct st_symbolizer *symbolizer_for(const struct st_dump *d, const struct st_report_opts *o);
-/* Fills "func (file:line)" or "module+0xoff"; always NUL-terminates. */
-void symbolize_frame(struct st_symbolizer *s, uint64_t addr, char *out, size_t outlen);
+/* The one frame formatter: frame f of site as "func (file:line)", "func (module)",
+ * "module+0xoff" or "0xaddr"; a Python frame as "function (file.py:line)" from the dump's
+ * PYFRAME records. Always NUL-terminates. */
+void symbolize_frame(struct st_symbolizer *s, const struct st_dump_site *site, uint32_t f, char *out, size_t outlen);
+/* The MODULE record an address of `site` falls in (index set when not NULL), or NULL. */
+const struct st_dump_module *symbols_module_of(const struct st_dump *d, const struct st_dump_site *site,
+                                               uint64_t addr, size_t *index);
 void symbolizer_free(struct st_symbolizer *s);
 /* C++ or Rust (legacy and v0) name demangled with libiberty, malloc'd; NULL when `name` is
  * not a mangled name. */

@@ -187,10 +187,10 @@ static void table_sessions(FILE *out, const struct st_dump *d)
 }
 
 /* Frames read as in every output: symbols.c's one formatter. */
-static void write_frame(FILE *out, struct st_symbolizer *sym, uint64_t addr)
+static void write_frame(FILE *out, struct st_symbolizer *sym, const struct st_dump_site *site, uint32_t f)
 {
     char buf[600];
-    symbolize_frame(sym, addr, buf, sizeof buf);
+    symbolize_frame(sym, site, f, buf, sizeof buf);
     html_esc(out, buf, sizeof buf);
 }
 
@@ -210,7 +210,7 @@ static void table_sites(FILE *out, const struct st_dump *d, struct st_symbolizer
                 bytes_s(s->s.total_bytes, b2, sizeof b2), s->s.total_allocs);
         for (uint32_t f = 0; f < s->s.nframes && f < 6 && s->frames; f++) {
             if (f) fputs("<br>", out);
-            write_frame(out, sym, s->frames[f]);
+            write_frame(out, sym, s, f);
         }
         if (s->s.nframes > 6) fprintf(out, "<br>... %u more frames", s->s.nframes - 6);
         fputs("</td></tr>\n", out);
@@ -230,7 +230,7 @@ static void table_pins(FILE *out, const struct st_dump *d, struct st_symbolizer 
         const struct st_dump_site *site = model_site(d, d->pins[i].site_id);
         fprintf(out, "<tr class=\"pin\"><td>%u</td><td>%u</td><td>%" PRIu64 "</td><td>%s</td><td class=\"frames\">",
                 d->pins[i].arena_id, d->pins[i].site_id, d->pins[i].pages, bytes_s(d->pins[i].bytes, b, sizeof b));
-        if (site && site->s.nframes && site->frames) write_frame(out, sym, site->frames[0]);
+        if (site && site->s.nframes && site->frames) write_frame(out, sym, site, 0);
         else fputs("-", out);
         fputs("</td></tr>\n", out);
     }

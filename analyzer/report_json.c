@@ -258,10 +258,17 @@ static void sites_arr(struct jw *w, const struct st_dump *d, const struct st_rep
         jw_array(w, "frames");
         for (uint32_t f = 0; f < s->s.nframes; f++) {
             char where[512];
-            symbolize_frame(sym, s->frames[f], where, sizeof where);
+            symbolize_frame(sym, s, f, where, sizeof where);
             jw_object(w, NULL);
             jw_u64(w, "addr", s->frames[f]);
             jw_string(w, "where", where);
+            const struct st_dump_pyframe *py = st_dump_pyframe(d, s->frames[f]);
+            if (py) {
+                jw_bool(w, "python", true);
+                jw_string(w, "file", py->file);
+                jw_string(w, "function", py->func);
+                jw_i64(w, "line", py->p.line);
+            }
             jw_end_object(w);
         }
         jw_end_array(w);

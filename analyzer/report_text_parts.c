@@ -175,7 +175,7 @@ static void leftover_sites(FILE *o, const struct st_dump *d, struct st_ranked *e
             if (shown++ == 0) fprintf(o, "  leftovers of '%s' (session %llu) by site:\n", s->name, (unsigned long long)s->id);
             const struct st_dump_site *site = model_site(d, ss->site_id);
             char where[512] = "(site not in dump)";
-            if (site && site->s.nframes) symbolize_frame(sym, site->frames[0], where, sizeof where);
+            if (site && site->s.nframes) symbolize_frame(sym, site, 0, where, sizeof where);
             fprintf(o, "    site %6u %12s %8llu allocations  %s\n", ss->site_id, B(ss->bytes),
                     (unsigned long long)ss->count, where);
         }
@@ -228,12 +228,12 @@ void text_sites(FILE *o, const struct st_dump *d, const struct st_report_opts *o
     for (size_t i = 0; i < d->n_sites && i < (size_t)opt->top_n; i++) {
         const struct st_dump_site *s = &d->sites[r[i].index];
         char where[512] = "(no frames)";
-        if (s->s.nframes) symbolize_frame(sym, s->frames[0], where, sizeof where);
+        if (s->s.nframes) symbolize_frame(sym, s, 0, where, sizeof where);
         fprintf(o, "  %6u %12s %10llu %12s %10llu  %s\n", s->s.id, B(s->s.live_bytes),
                 (unsigned long long)s->s.live_count, B(s->s.total_bytes), (unsigned long long)s->s.total_allocs,
                 where);
         for (uint32_t f = 1; f < s->s.nframes && f < SITE_FRAMES; f++) {
-            symbolize_frame(sym, s->frames[f], where, sizeof where);
+            symbolize_frame(sym, s, f, where, sizeof where);
             fprintf(o, "  %6s %12s %10s %12s %10s  <- %s\n", "", "", "", "", "", where);
         }
     }
@@ -278,7 +278,7 @@ void text_occupancy(FILE *o, const struct st_dump *d, const struct st_report_opt
         const struct st_rec_pin *p = &d->pins[r[i].index];
         const struct st_dump_site *s = model_site(d, p->site_id);
         char where[512] = "(site not in dump)";
-        if (s && s->s.nframes) symbolize_frame(sym, s->frames[0], where, sizeof where);
+        if (s && s->s.nframes) symbolize_frame(sym, s, 0, where, sizeof where);
         fprintf(o, "    site %6u arena %4u %8llu pages %12s live  %s\n", p->site_id, p->arena_id,
                 (unsigned long long)p->pages, B(p->bytes), where);
     }

@@ -99,8 +99,12 @@ struct st_symbolizer *symbolizer_for(const struct st_dump *d, const struct st_re
     return o && !o->symbolize ? symbolizer_new_offsets(d) : symbolizer_new(d);
 }
 
-static const struct st_dump_module *module_for(const struct st_dump *d, uint64_t addr, size_t *index)
+const struct st_dump_module *symbols_module_of(const struct st_dump *d, const struct st_dump_site *site,
+                                               uint64_t addr, size_t *index)
 {
+    (void)site;
+    size_t unused;
+    if (!index) index = &unused;
     const struct st_dump_module *best = NULL;
     for (size_t i = 0; i < d->n_modules; i++) {
         const struct st_dump_module *m = &d->modules[i];
@@ -114,11 +118,26 @@ static const struct st_dump_module *module_for(const struct st_dump *d, uint64_t
     return best;
 }
 
-static void symbolize_uncached(struct st_symbolizer *s, uint64_t addr, char *out, size_t outlen);
+static void symbolize_uncached(struct st_symbolizer *s, const struct st_dump_site *site, uint64_t addr,
+                               char *out, size_t outlen);
 
-void symbolize_frame(struct st_symbolizer *s, uint64_t addr, char *out, size_t outlen)
+/* A Python frame: its location from the dump's PYFRAME records (no debug info needed). */
+static void python_frame(const struct st_dump *d, uint64_t frame, char *out, size_t outlen)
+{
+    const struct st_dump_pyframe *f = d ? st_dump_pyframe(d, frame) : NULL;
+    if (!f) snprintf(out, outlen, "python frame #%u (location not in the dump)", ST_PYFRAME_ID(frame));
+    else if (f->p.line > 0) snprintf(out, outlen, "%s (%s:%d)", f->func, f->file, f->p.line);
+    else snprintf(out, outlen, "%s (%s)", f->func, f->file);
+}
+
+void symbolize_frame(struct st_symbolizer *s, const struct st_dump_site *site, uint32_t f, char *out, size_t outlen)
 {
     if (outlen == 0) return;
+    uint64_t addr = site && f < site->s.nframes && site->frames ? site->frames[f] : 0;
+    if (st_is_pyframe(addr)) {
+        python_frame(s ? s->d : NULL, addr, out, outlen);
+        return;
+    }
     if (!s) {
         snprintf(out, outlen, "0x%llx", (unsigned long long)addr);
         return;
@@ -131,7 +150,7 @@ void symbolize_frame(struct st_symbolizer *s, uint64_t addr, char *out, size_t o
             return;
         }
         char buf[512];
-        symbolize_uncached(s, addr, buf, sizeof buf);
+        symbolize_uncached(s, site, addr, buf, sizeof buf);
         snprintf(out, outlen, "%s", buf);
         if ((s->cache[i].text = strdup(buf))) {
             s->cache[i].addr = addr;
@@ -139,16 +158,17 @@ void symbolize_frame(struct st_symbolizer *s, uint64_t addr, char *out, size_t o
         }
         return;
     }
-    symbolize_uncached(s, addr, out, outlen);
+    symbolize_uncached(s, site, addr, out, outlen);
 }
 
-static void symbolize_uncached(struct st_symbolizer *s, uint64_t addr, char *out, size_t outlen)
+static void symbolize_uncached(struct st_symbolizer *s, const struct st_dump_site *site, uint64_t addr,
+                               char *out, size_t outlen)
 {
     if (outlen == 0) return;
     snprintf(out, outlen, "0x%llx", (unsigned long long)addr);
     if (!s || !s->d) return;
     size_t idx = 0;
-    const struct st_dump_module *m = module_for(s->d, addr, &idx);
+    const struct st_dump_module *m = symbols_module_of(s->d, site, addr, &idx);
     if (!m) return;
     snprintf(out, outlen, "%s+0x%llx", base_name(m->path[0] ? m->path : "?"),
              (unsigned long long)(addr - m->m.base));

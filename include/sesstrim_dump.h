@@ -70,7 +70,8 @@ struct st_record_header {
     X(TIMELINE, 15, st_rec_timeline, event_arg, 0)      /* var: uint64_t resident[narenas] */ \
     X(OCCUPANCY, 16, st_rec_occupancy, pages, 0) \
     X(PIN, 17, st_rec_pin, bytes, 0)                    /* a site pinning sparse pages */ \
-    X(CONFIG, 18, st_rec_config, env_mmap_threshold, 1) /* settings in force; var: environment */
+    X(CONFIG, 18, st_rec_config, env_mmap_threshold, 1) /* settings in force; var: environment */ \
+    X(PYFRAME, 19, st_rec_pyframe, reserved, 1u << 16)   /* a Python frame's location; var: file, function */
 
 enum st_record_type {
 #define ST_REC_ENUM_(name, value, type, last, max) ST_REC_##name = value,
@@ -368,6 +369,25 @@ struct st_rec_pin { ST_FIELDS_PIN(ST_DECLARE_FIELD_) };
     X(int64_t, env_trim_threshold, , 0) /* MALLOC_TRIM_THRESHOLD_ or glibc.malloc.trim_threshold */ \
     X(int64_t, env_mmap_threshold, , 0) /* MALLOC_MMAP_THRESHOLD_ or glibc.malloc.mmap_threshold */
 struct st_rec_config { ST_FIELDS_CONFIG(ST_DECLARE_FIELD_) };
+
+/* A Python frame (preload/pyframes.c). At a sampled allocation made by a thread running
+ * Python code with the GIL, the Python stack is put in front of the site's C frames, each
+ * stored as ST_PYFRAME_TAG | id (no user-space address has those top bits); the PYFRAME
+ * record with that id gives its location. Variable part: file_len bytes of file name, then
+ * func_len bytes of function name, UTF-8, no NULs (a long file name keeps its tail, "..."
+ * first). Dumps written before this record was registered used the private type 0x7001
+ * with the same layout; the report skips those as unknown. */
+#define ST_PYFRAME_TAG 0xFFFE000000000000ull
+#define ST_PYFRAME_TAG_MASK 0xFFFF000000000000ull
+#define ST_PYFRAME_ID(frame) ((uint32_t)((frame) & 0xFFFFFFFFu))
+static inline int st_is_pyframe(uint64_t frame) { return (frame & ST_PYFRAME_TAG_MASK) == ST_PYFRAME_TAG; }
+
+#define ST_FIELDS_PYFRAME(X) \
+    X(uint32_t, id, , 0) /* non-zero; the frame value is ST_PYFRAME_TAG | id */ \
+    X(int32_t, line, , 0) /* 0 or less: unknown */ \
+    X(uint16_t, file_len, , 0) X(uint16_t, func_len, , 0) \
+    X(uint32_t, reserved, , 0)
+struct st_rec_pyframe { ST_FIELDS_PYFRAME(ST_DECLARE_FIELD_) };
 
 struct st_rec_end {
     uint64_t record_count;      /* records before END */
