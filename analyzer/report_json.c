@@ -288,6 +288,8 @@ static void sites_arr(struct jw *w, const struct st_dump *d, const struct st_rep
         jw_u64(w, "base", m->m.base);
         jw_u64(w, "size", m->m.size);
         jw_string(w, "build_id", hex);
+        jw_u64(w, "first_epoch", m->m.first_epoch);
+        jw_u64(w, "gone_epoch", m->m.gone_epoch);
         jw_end_object(w);
     }
     jw_end_array(w);

@@ -262,13 +262,21 @@ struct st_rec_session_site { ST_FIELDS_SESSION_SITE(ST_DECLARE_FIELD_) };
     /* Appended: the live samples themselves, unscaled (bytes and count of the sampled \
      * allocations still live). The reader scales them by process.stack_sample_bytes; 0 with \
      * live_count != 0 means an older writer (live_* already scaled). */ \
-    X(uint64_t, sampled_live_bytes, , 1) X(uint64_t, sampled_live_count, , 1)
+    X(uint64_t, sampled_live_bytes, , 1) X(uint64_t, sampled_live_count, , 1) \
+    /* Appended: the module map epoch its frames were captured in (see MODULE); 0 from \
+     * older writers, whose single module map is the one at dump time. */ \
+    X(uint32_t, module_epoch, , 1) X(uint32_t, reserved2, , 0)
 struct st_rec_site { ST_FIELDS_SITE(ST_DECLARE_FIELD_) };
 
 #define ST_FIELDS_MODULE(X) \
     X(uint64_t, base, , 0) X(uint64_t, size, , 0) /* executable mapping's load base and span */ \
     X(uint32_t, build_id_len, , 0) X(uint32_t, reserved, , 0) \
-    X(uint8_t, build_id, [32], 0)
+    X(uint8_t, build_id, [32], 0) \
+    /* Appended: the module map epochs it was loaded in, [first_epoch, gone_epoch); \
+     * gone_epoch 0 = still loaded at dump time. The shim starts an epoch each time it finds \
+     * a module unloaded; a frame of a site is named against the modules alive in the \
+     * site's module_epoch. Both 0 from older writers (one map, the one at dump time). */ \
+    X(uint32_t, first_epoch, , 0) X(uint32_t, gone_epoch, , 0)
 struct st_rec_module { ST_FIELDS_MODULE(ST_DECLARE_FIELD_) };
 
 enum st_trim_trigger {
