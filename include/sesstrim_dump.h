@@ -263,8 +263,9 @@ struct st_rec_session_site { ST_FIELDS_SESSION_SITE(ST_DECLARE_FIELD_) };
      * allocations still live). The reader scales them by process.stack_sample_bytes; 0 with \
      * live_count != 0 means an older writer (live_* already scaled). */ \
     X(uint64_t, sampled_live_bytes, , 1) X(uint64_t, sampled_live_count, , 1) \
-    /* Appended: the module map epoch its frames were captured in (see MODULE); 0 from \
-     * older writers, whose single module map is the one at dump time. */ \
+    /* Appended: the module map epoch its frames are named in (see MODULE): one in which \
+     * every module holding one of its frames was loaded; 0 from older writers, whose single \
+     * module map is the one at dump time. */ \
     X(uint32_t, module_epoch, , 1) X(uint32_t, reserved2, , 0)
 struct st_rec_site { ST_FIELDS_SITE(ST_DECLARE_FIELD_) };
 

@@ -207,9 +207,13 @@ uint32_t stacks_count(void) { return __atomic_load_n(&nsites, __ATOMIC_ACQUIRE);
  * frame is named against the modules loaded when it was captured (a library unloaded with
  * dlclose and another mapped at its addresses must not take over its frames). The epoch
  * counts the refreshes that found a module gone; loads alone do not change what an address
- * already captured means, so they do not start an epoch (sites of one stack split only
- * across unloads). A module is alive in epochs [first_epoch, gone_epoch), gone_epoch 0 =
- * still loaded at dump time.
+ * already captured means, so they do not start an epoch. A module is alive in epochs
+ * [first_epoch, gone_epoch), gone_epoch 0 = still loaded at dump time.
+ *
+ * A site's epoch is not the current one but the earliest its frames mean the same in: the
+ * highest first_epoch of the modules its frames are in (0 for the modules loaded before any
+ * unload, the program and its libraries). So a stack keeps one site across unloads of
+ * libraries it does not run in, and splits only when its own code was loaded after one.
  *
  * Refreshed when glibc's load/unload counters (dl_phdr_info.dlpi_adds / dlpi_subs) moved:
  * checked at every capture with one dl_iterate_phdr call that stops at the first object
@@ -231,6 +235,15 @@ struct mod_entry {
     uint8_t build_id[32];
     char path[MOD_PATH_MAX];
 };
+
+/* The loaded modules with first_epoch > 0, the only ones that can raise a site's epoch,
+ * copied by the refresher under a sequence count for captures to read without a lock. More
+ * than LATE_MAX of them: captures fall back to the current epoch. */
+#define LATE_MAX 256u
+struct late_mod { uint64_t base, size; uint32_t first_epoch; };
+static struct late_mod late_mods[LATE_MAX];
+static uint32_t nlate;                /* UINT32_MAX: too many, use the current epoch */
+static uint32_t late_seq;             /* odd while the refresher rewrites late_mods */
 
 static struct mod_entry *mod_chunks[MOD_CHUNKS];
 static uint32_t nmods;                /* entries 0..nmods-1 are published (acquire) */
@@ -342,7 +355,23 @@ static bool modules_refresh(const uint64_t *counters)
             if (!e->gone_epoch && e->stamp != ctx.stamp) __atomic_store_n(&e->gone_epoch, epoch, __ATOMIC_RELAXED);
         }
     }
-    for (uint32_t i = ctx.first_new; i < n; i++) mod_at(i)->first_epoch = epoch;
+    for (uint32_t i = ctx.first_new; i < n; i++) __atomic_store_n(&mod_at(i)->first_epoch, epoch, __ATOMIC_RELAXED);
+    /* Entries are appended in time order, so first_epoch never decreases along the
+     * registry: the late modules are a tail of it. */
+    uint32_t k = 0;
+    __atomic_store_n(&late_seq, late_seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    for (uint32_t i = n; i-- > 0 && mod_at(i)->first_epoch > 0;) {
+        const struct mod_entry *e = mod_at(i);
+        if (e->gone_epoch) continue;
+        if (k == LATE_MAX) { k = UINT32_MAX; break; }
+        __atomic_store_n(&late_mods[k].base, e->base, __ATOMIC_RELAXED);
+        __atomic_store_n(&late_mods[k].size, e->size, __ATOMIC_RELAXED);
+        __atomic_store_n(&late_mods[k].first_epoch, e->first_epoch, __ATOMIC_RELAXED);
+        k++;
+    }
+    __atomic_store_n(&nlate, k, __ATOMIC_RELAXED);
+    __atomic_store_n(&late_seq, late_seq + 1, __ATOMIC_RELEASE);
     __atomic_store_n(&map_epoch, epoch, __ATOMIC_RELEASE);
     __atomic_store_n(&seen_adds, c[0], __ATOMIC_RELAXED);
     __atomic_store_n(&seen_subs, c[1], __ATOMIC_RELAXED);
@@ -350,18 +379,47 @@ static bool modules_refresh(const uint64_t *counters)
     return true;
 }
 
-/* The module map epoch a stack captured now belongs to; refreshes the registry first when
- * a library was loaded or unloaded since the last look. */
-static uint32_t modules_epoch_now(void)
+/* The highest first_epoch among the late modules holding one of the frames; false when the
+ * late list was being rewritten (twice in a row) or is too long. */
+static bool frames_epoch(const uint64_t *frames, uint32_t n, uint32_t *out)
 {
-    if (__atomic_load_n(&dl_unsafe, __ATOMIC_RELAXED)) return __atomic_load_n(&map_epoch, __ATOMIC_ACQUIRE);
-    uint64_t c[2] = {0, 0};
-    __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);   /* a loader walk, as an unwind */
-    dl_iterate_phdr(loader_counters, c);
-    if (c[0] != __atomic_load_n(&seen_adds, __ATOMIC_RELAXED) || c[1] != __atomic_load_n(&seen_subs, __ATOMIC_RELAXED))
-        modules_refresh(c);
-    __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
-    return __atomic_load_n(&map_epoch, __ATOMIC_ACQUIRE);
+    for (int tries = 0; tries < 2; tries++) {
+        uint32_t seq = __atomic_load_n(&late_seq, __ATOMIC_ACQUIRE);
+        if (seq & 1) continue;
+        uint32_t k = __atomic_load_n(&nlate, __ATOMIC_RELAXED), epoch = 0;
+        if (k > LATE_MAX) return false;
+        for (uint32_t m = 0; m < k; m++) {
+            uint64_t base = __atomic_load_n(&late_mods[m].base, __ATOMIC_RELAXED);
+            uint64_t size = __atomic_load_n(&late_mods[m].size, __ATOMIC_RELAXED);
+            uint32_t first = __atomic_load_n(&late_mods[m].first_epoch, __ATOMIC_RELAXED);
+            if (first <= epoch) continue;
+            for (uint32_t f = 0; f < n; f++)
+                if (frames[f] - base < size) { epoch = first; break; }
+        }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&late_seq, __ATOMIC_RELAXED) == seq) {
+            *out = epoch;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The module map epoch of a stack captured now (see above); refreshes the registry first
+ * when a library was loaded or unloaded since the last look. */
+static uint32_t modules_epoch_of(const uint64_t *frames, uint32_t n)
+{
+    if (!__atomic_load_n(&dl_unsafe, __ATOMIC_RELAXED)) {
+        uint64_t c[2] = {0, 0};
+        __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);   /* a loader walk, as an unwind */
+        dl_iterate_phdr(loader_counters, c);
+        if (c[0] != __atomic_load_n(&seen_adds, __ATOMIC_RELAXED) ||
+            c[1] != __atomic_load_n(&seen_subs, __ATOMIC_RELAXED))
+            modules_refresh(c);
+        __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
+    }
+    uint32_t epoch;
+    return frames_epoch(frames, n, &epoch) ? epoch : __atomic_load_n(&map_epoch, __ATOMIC_ACQUIRE);
 }
 
 /* ---------------------------------------------------------------- capture */
@@ -448,7 +506,7 @@ uint32_t stacks_capture(size_t size)
     nframes = pyframes_prepend(frames, nframes, SITE_MAX_FRAMES);   /* issue 11: Python frames first */
     /* After the unwind: the frames are on this stack, so their modules stay loaded while
      * the loader's counters are compared (and the registry brought up to date). */
-    return site_find_or_add(frames, nframes, modules_epoch_now(), weight * (double)size, weight);
+    return site_find_or_add(frames, nframes, modules_epoch_of(frames, nframes), weight * (double)size, weight);
 }
 
 /* ---------------------------------------------------------------- life cycle */
@@ -597,7 +655,7 @@ void dump_module_records(struct st_dump_writer *w)
         m.size = e->size;
         m.build_id_len = e->build_id_len;
         memcpy(m.build_id, e->build_id, sizeof m.build_id);
-        m.first_epoch = e->first_epoch;
+        m.first_epoch = __atomic_load_n(&e->first_epoch, __ATOMIC_RELAXED);
         m.gone_epoch = __atomic_load_n(&e->gone_epoch, __ATOMIC_RELAXED);
         dump_put(w, ST_REC_MODULE, &m, sizeof m, e->path, (uint32_t)strnlen(e->path, sizeof e->path));
     }

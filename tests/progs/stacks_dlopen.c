@@ -1,7 +1,8 @@
 /* stacks_dlopen.c: libraries come and go during a run. Loads LIB_A, keeps COUNT_A blocks it
  * allocated, unloads it, loads LIB_B (same code, other names: mapped where LIB_A was), keeps
  * COUNT_B blocks from it, dumps with LIB_B still loaded. Prints both load addresses: the
- * test needs them equal.
+ * test needs them equal. Before the first load and after the second, the program itself
+ * keeps 7 blocks of 777 bytes from one call path: one stack over the whole run.
  * Usage: stacks_dlopen DUMP LIB_A LIB_B COUNT_A SIZE_A COUNT_B SIZE_B */
 #include <dlfcn.h>
 #include <link.h>
@@ -11,7 +12,12 @@
 
 typedef int (*fill_fn)(void **out, int count, size_t size);
 
-static void *kept_a[100000], *kept_b[100000];
+static void *kept_a[100000], *kept_b[100000], *kept_main[14];
+
+static __attribute__((noinline)) void keep_main(void **out)
+{
+    for (int i = 0; i < 7; i++) out[i] = malloc(777);
+}
 
 static int load_fill(const char *lib, const char *sym, void **out, int count, size_t size, uintptr_t *base,
                      int unload)
@@ -37,8 +43,12 @@ int main(int argc, char **argv)
     size_t size_a = (size_t)atol(argv[5]), size_b = (size_t)atol(argv[7]);
     if (count_a > 100000 || count_b > 100000) return 1;
     uintptr_t base_a = 0, base_b = 0;
-    if (load_fill(argv[2], "plug_a_fill", kept_a, count_a, size_a, &base_a, 1) != 0) return 2;
-    if (load_fill(argv[3], "plug_b_fill", kept_b, count_b, size_b, &base_b, 0) != 0) return 2;
+    for (int round = 0; round < 2; round++) {
+        keep_main(kept_main + 7 * round);   /* one call site: the same stack both times */
+        if (round > 0) continue;
+        if (load_fill(argv[2], "plug_a_fill", kept_a, count_a, size_a, &base_a, 1) != 0) return 2;
+        if (load_fill(argv[3], "plug_b_fill", kept_b, count_b, size_b, &base_b, 0) != 0) return 2;
+    }
     int rc = sesstrim_dump(argv[1]);
     printf("base_a=%#lx base_b=%#lx dump=%d\n", (unsigned long)base_a, (unsigned long)base_b, rc);
     return rc != 0;
