@@ -358,19 +358,21 @@ static bool modules_refresh(const uint64_t *counters)
     for (uint32_t i = ctx.first_new; i < n; i++) __atomic_store_n(&mod_at(i)->first_epoch, epoch, __ATOMIC_RELAXED);
     /* Entries are appended in time order, so first_epoch never decreases along the
      * registry: the late modules are a tail of it. */
+    /* A sequence count without fences (TSan does not model them): every store after the
+     * odd count is a release, so a reader whose acquire load sees one of them sees the odd
+     * count too when it reads the count again. */
     uint32_t k = 0;
     __atomic_store_n(&late_seq, late_seq + 1, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
     for (uint32_t i = n; i-- > 0 && mod_at(i)->first_epoch > 0;) {
         const struct mod_entry *e = mod_at(i);
         if (e->gone_epoch) continue;
         if (k == LATE_MAX) { k = UINT32_MAX; break; }
-        __atomic_store_n(&late_mods[k].base, e->base, __ATOMIC_RELAXED);
-        __atomic_store_n(&late_mods[k].size, e->size, __ATOMIC_RELAXED);
-        __atomic_store_n(&late_mods[k].first_epoch, e->first_epoch, __ATOMIC_RELAXED);
+        __atomic_store_n(&late_mods[k].base, e->base, __ATOMIC_RELEASE);
+        __atomic_store_n(&late_mods[k].size, e->size, __ATOMIC_RELEASE);
+        __atomic_store_n(&late_mods[k].first_epoch, e->first_epoch, __ATOMIC_RELEASE);
         k++;
     }
-    __atomic_store_n(&nlate, k, __ATOMIC_RELAXED);
+    __atomic_store_n(&nlate, k, __ATOMIC_RELEASE);
     __atomic_store_n(&late_seq, late_seq + 1, __ATOMIC_RELEASE);
     __atomic_store_n(&map_epoch, epoch, __ATOMIC_RELEASE);
     __atomic_store_n(&seen_adds, c[0], __ATOMIC_RELAXED);
@@ -386,17 +388,16 @@ static bool frames_epoch(const uint64_t *frames, uint32_t n, uint32_t *out)
     for (int tries = 0; tries < 2; tries++) {
         uint32_t seq = __atomic_load_n(&late_seq, __ATOMIC_ACQUIRE);
         if (seq & 1) continue;
-        uint32_t k = __atomic_load_n(&nlate, __ATOMIC_RELAXED), epoch = 0;
+        uint32_t k = __atomic_load_n(&nlate, __ATOMIC_ACQUIRE), epoch = 0;
         if (k > LATE_MAX) return false;
         for (uint32_t m = 0; m < k; m++) {
-            uint64_t base = __atomic_load_n(&late_mods[m].base, __ATOMIC_RELAXED);
-            uint64_t size = __atomic_load_n(&late_mods[m].size, __ATOMIC_RELAXED);
-            uint32_t first = __atomic_load_n(&late_mods[m].first_epoch, __ATOMIC_RELAXED);
+            uint64_t base = __atomic_load_n(&late_mods[m].base, __ATOMIC_ACQUIRE);
+            uint64_t size = __atomic_load_n(&late_mods[m].size, __ATOMIC_ACQUIRE);
+            uint32_t first = __atomic_load_n(&late_mods[m].first_epoch, __ATOMIC_ACQUIRE);
             if (first <= epoch) continue;
             for (uint32_t f = 0; f < n; f++)
                 if (frames[f] - base < size) { epoch = first; break; }
         }
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
         if (__atomic_load_n(&late_seq, __ATOMIC_RELAXED) == seq) {
             *out = epoch;
             return true;
