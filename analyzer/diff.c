@@ -166,20 +166,14 @@ static int add_sessions(struct diff_section *sec, const struct st_dump *d, bool 
     return 0;
 }
 
-static const struct st_dump_module *module_of(const struct st_dump *d, uint64_t addr)
+/* Raw addresses move with ASLR between runs; module path + offset does not. A Python
+ * frame's id is the shim's, per run: its location is the key. */
+static void frame_key(const struct st_dump *d, const struct st_dump_site *site, uint64_t addr, char *out, size_t len)
 {
-    for (size_t m = 0; m < d->n_modules; m++) {
-        const struct st_rec_module *mod = &d->modules[m].m;
-        if (addr >= mod->base && addr - mod->base < mod->size) return &d->modules[m];
-    }
-    return NULL;
-}
-
-/* Raw addresses move with ASLR between runs; module path + offset does not. */
-static void frame_key(const struct st_dump *d, uint64_t addr, char *out, size_t len)
-{
-    const struct st_dump_module *mod = module_of(d, addr);
-    if (mod) snprintf(out, len, "%s+0x%" PRIx64, mod->path, addr - mod->m.base);
+    const struct st_dump_pyframe *py = st_dump_pyframe(d, addr);
+    const struct st_dump_module *mod = py ? NULL : symbols_module_of(d, site, addr, NULL);
+    if (py) snprintf(out, len, "py:%s:%s:%d", py->file, py->func, py->p.line);
+    else if (mod) snprintf(out, len, "%s+0x%" PRIx64, mod->path, addr - mod->m.base);
     else snprintf(out, len, "0x%" PRIx64, addr);
 }
 
@@ -197,11 +191,11 @@ static int add_sites(struct diff_section *sec, const struct st_dump *d, bool is_
         key[0] = 0;
         for (uint32_t f = 0; f < s->s.nframes && s->frames; f++) {
             char part[560];
-            frame_key(d, s->frames[f], part, sizeof part);
+            frame_key(d, s, s->frames[f], part, sizeof part);
             used += (size_t)snprintf(key + used, cap - used, "%s%s", f ? ";" : "", part);
             if (f < 2) {
                 char fl[280];
-                symbolize_frame(sym, s->frames[f], fl, sizeof fl);
+                symbolize_frame(sym, s, f, fl, sizeof fl);
                 size_t ll = strlen(label);
                 snprintf(label + ll, sizeof label - ll, "%s%s", f ? " < " : "", fl);
             }

@@ -153,6 +153,16 @@ static int check_structure(const unsigned char *data, size_t len, uint64_t first
                         w->counts[rh.type], k->name, k->max_count);
                 return -1;
             }
+            if (rh.type == ST_REC_PYFRAME) {
+                struct st_rec_pyframe pf;
+                memcpy(&pf, data + payload, sizeof pf);   /* min_fixed is its whole v1 struct */
+                if (pf.id == 0 || (uint32_t)pf.file_len + pf.func_len > rh.total_size - rh.fixed_size) {
+                    set_err(err, errlen, "record PYFRAME at byte %llu: id %u, file and function of %u + %u bytes in %u "
+                            "variable bytes (corrupt)", (unsigned long long)pos, pf.id, pf.file_len, pf.func_len,
+                            rh.total_size - rh.fixed_size);
+                    return -1;
+                }
+            }
             if (rh.type == ST_REC_SITE || rh.type == ST_REC_TIMELINE) {
                 /* nframes / narenas sit at the same place in both structs' v1 layout;
                  * read them by their own offsets to stay honest. */
@@ -199,6 +209,7 @@ static int allocate_arrays(struct st_dump *d, const struct walk *w)
     rc |= alloc_array((void **)&d->timeline, c[ST_REC_TIMELINE], sizeof *d->timeline);
     rc |= alloc_array((void **)&d->occupancy, c[ST_REC_OCCUPANCY], sizeof *d->occupancy);
     rc |= alloc_array((void **)&d->pins, c[ST_REC_PIN], sizeof *d->pins);
+    rc |= alloc_array((void **)&d->pyframes, c[ST_REC_PYFRAME], sizeof *d->pyframes);
     return rc;
 }
 
@@ -284,6 +295,13 @@ static int copy_records(const unsigned char *data, uint64_t first_record, struct
         }
         case ST_REC_OCCUPANCY: COPY_INTO(d->occupancy, d->n_occupancy); break;
         case ST_REC_PIN: COPY_INTO(d->pins, d->n_pins); break;
+        case ST_REC_PYFRAME: {
+            struct st_dump_pyframe *f = &d->pyframes[d->n_pyframes++];
+            copy_fixed(&f->p, sizeof f->p, payload, rh.fixed_size);
+            copy_var_string(f->file, sizeof f->file, var, f->p.file_len);
+            copy_var_string(f->func, sizeof f->func, var + f->p.file_len, f->p.func_len);
+            break;
+        }
         case ST_REC_CONFIG:
             copy_fixed(&d->config, sizeof d->config, payload, rh.fixed_size);
             d->has_config = true;
@@ -503,5 +521,17 @@ void st_dump_free(struct st_dump *d)
     free(d->timeline);
     free(d->occupancy);
     free(d->pins);
+    free(d->pyframes);
     memset(d, 0, sizeof *d);
+}
+
+const struct st_dump_pyframe *st_dump_pyframe(const struct st_dump *d, uint64_t frame)
+{
+    if (!st_is_pyframe(frame)) return NULL;
+    uint32_t id = ST_PYFRAME_ID(frame);
+    /* The shim writes ids 1..n in order: try the direct slot first. */
+    if (id && id <= d->n_pyframes && d->pyframes[id - 1].p.id == id) return &d->pyframes[id - 1];
+    for (size_t i = 0; i < d->n_pyframes; i++)
+        if (d->pyframes[i].p.id == id) return &d->pyframes[i];
+    return NULL;
 }

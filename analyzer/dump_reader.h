@@ -16,6 +16,8 @@ struct st_dump_mapping { struct st_rec_mapping m; char name[256]; };
 struct st_dump_site { struct st_rec_site s; uint64_t *frames; };
 struct st_dump_module { struct st_rec_module m; char path[512]; };
 struct st_dump_timeline { struct st_rec_timeline t; uint64_t *arena_resident; };
+/* A Python frame's location; file and function as written (cut to fit, NUL-terminated). */
+struct st_dump_pyframe { struct st_rec_pyframe p; char file[256]; char func[128]; };
 
 /* One dump, every record type in an array in file order. On load, derived numbers are
  * filled from raw counters: thread live_bytes/live_count (clamped at 0), and site
@@ -41,6 +43,7 @@ struct st_dump {
     struct st_dump_timeline *timeline;       size_t n_timeline;
     struct st_rec_occupancy *occupancy;      size_t n_occupancy;
     struct st_rec_pin *pins;                 size_t n_pins;
+    struct st_dump_pyframe *pyframes;        size_t n_pyframes;
     struct st_rec_config config;             bool has_config;
     char config_env[4096];                   size_t config_env_len; /* "NAME=value\0"... */
     size_t unknown_records;                  /* skipped: written by a newer shim */
@@ -51,6 +54,9 @@ int st_dump_load(const char *path, struct st_dump *out, char *err, size_t errlen
 /* Same, from a buffer (the fuzz target uses this). */
 int st_dump_parse(const void *data, size_t len, struct st_dump *out, char *err, size_t errlen);
 void st_dump_free(struct st_dump *d);
+/* The location of a Python frame (a site frame with st_is_pyframe), or NULL when the dump
+ * has no PYFRAME record with its id. */
+const struct st_dump_pyframe *st_dump_pyframe(const struct st_dump *d, uint64_t frame);
 
 #ifdef __cplusplus
 }

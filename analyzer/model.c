@@ -425,9 +425,34 @@ double share_pct(uint64_t part, uint64_t whole)
 }
 
 #define ST_CASE_(name, value, text) case value: return text;
-const char *trigger_name(uint32_t trigger)
+const char *trigger_name(uint32_t trigger) { return st_trim_trigger_name(trigger); }
+
+const char *trim_flags_text(uint32_t flags, const char *sep, char *buf, size_t len)
 {
-    switch (trigger) { ST_TRIM_TRIGGERS(ST_CASE_) default: return "unknown"; }
+    size_t at = 0;
+    buf[0] = 0;
+#define ST_FLAG_(name, value, text) \
+    if ((flags & (value)) && at < len) at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? sep : "", text);
+    ST_TRIM_FLAGS(ST_FLAG_)
+#undef ST_FLAG_
+    uint32_t known = 0;
+#define ST_BIT_(name, value, text) known |= (value);
+    ST_TRIM_FLAGS(ST_BIT_)
+#undef ST_BIT_
+    if ((flags & ~known) && at < len) snprintf(buf + at, len - at, "%s0x%x", at ? sep : "", flags & ~known);
+    if (!flags) snprintf(buf, len, "-");
+    return buf;
+}
+
+uint64_t model_trim_tops(const struct st_dump *d, const struct st_rec_trim *t)
+{
+    if (t->top_released_bytes || t->bin_released_bytes || t->slices || t->max_lock_hold_ns)
+        return t->top_released_bytes;
+    uint64_t tops = 0;
+    for (size_t k = 0; k < d->n_trim_arenas; k++)
+        if (d->trim_arenas[k].seq == t->seq && d->trim_arenas[k].arena_id != ST_TRIM_ARENA_GLIBC_PASS)
+            tops += d->trim_arenas[k].released_bytes;
+    return tops;
 }
 
 const char *reason_name(uint32_t reason)

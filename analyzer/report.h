@@ -77,6 +77,12 @@ const char *fmt_bytes(uint64_t bytes, char *buf, size_t len);
 /* Percent of part in whole, 0 when whole is 0. */
 double share_pct(uint64_t part, uint64_t whole);
 const char *trigger_name(uint32_t trigger);
+/* A trim's flags as their ST_TRIM_FLAGS names joined by sep ("malloc_trim,idle-all"), "-"
+ * for none, unknown bits as "0x.."; returns buf. */
+const char *trim_flags_text(uint32_t flags, const char *sep, char *buf, size_t len);
+/* What the top chunks of a trim gave back: the record's own field, or for a dump from a
+ * writer before it (no top/bin/slice figures at all) the sum of its per-arena rows. */
+uint64_t model_trim_tops(const struct st_dump *d, const struct st_rec_trim *t);
 const char *reason_name(uint32_t reason);
 const char *event_name(uint32_t event);
 const char *mapping_kind_name(uint32_t kind);
@@ -117,8 +123,13 @@ struct st_symbolizer *symbolizer_new(const struct st_dump *d);
 struct st_symbolizer *symbolizer_new_offsets(const struct st_dump *d);
 /* The right one for the options: symbolizer_new or symbolizer_new_offsets. */
 struct st_symbolizer *symbolizer_for(const struct st_dump *d, const struct st_report_opts *o);
-/* Fills "func (file:line)" or "module+0xoff"; always NUL-terminates. */
-void symbolize_frame(struct st_symbolizer *s, uint64_t addr, char *out, size_t outlen);
+/* The one frame formatter: frame f of site as "func (file:line)", "func (module)",
+ * "module+0xoff" or "0xaddr"; a Python frame as "function (file.py:line)" from the dump's
+ * PYFRAME records. Always NUL-terminates. */
+void symbolize_frame(struct st_symbolizer *s, const struct st_dump_site *site, uint32_t f, char *out, size_t outlen);
+/* The MODULE record an address of `site` falls in (index set when not NULL), or NULL. */
+const struct st_dump_module *symbols_module_of(const struct st_dump *d, const struct st_dump_site *site,
+                                               uint64_t addr, size_t *index);
 void symbolizer_free(struct st_symbolizer *s);
 /* C++ or Rust (legacy and v0) name demangled with libiberty, malloc'd; NULL when `name` is
  * not a mangled name. */

@@ -187,10 +187,10 @@ static void table_sessions(FILE *out, const struct st_dump *d)
 }
 
 /* Frames read as in every output: symbols.c's one formatter. */
-static void write_frame(FILE *out, struct st_symbolizer *sym, uint64_t addr)
+static void write_frame(FILE *out, struct st_symbolizer *sym, const struct st_dump_site *site, uint32_t f)
 {
     char buf[600];
-    symbolize_frame(sym, addr, buf, sizeof buf);
+    symbolize_frame(sym, site, f, buf, sizeof buf);
     html_esc(out, buf, sizeof buf);
 }
 
@@ -210,7 +210,7 @@ static void table_sites(FILE *out, const struct st_dump *d, struct st_symbolizer
                 bytes_s(s->s.total_bytes, b2, sizeof b2), s->s.total_allocs);
         for (uint32_t f = 0; f < s->s.nframes && f < 6 && s->frames; f++) {
             if (f) fputs("<br>", out);
-            write_frame(out, sym, s->frames[f]);
+            write_frame(out, sym, s, f);
         }
         if (s->s.nframes > 6) fprintf(out, "<br>... %u more frames", s->s.nframes - 6);
         fputs("</td></tr>\n", out);
@@ -230,7 +230,7 @@ static void table_pins(FILE *out, const struct st_dump *d, struct st_symbolizer 
         const struct st_dump_site *site = model_site(d, d->pins[i].site_id);
         fprintf(out, "<tr class=\"pin\"><td>%u</td><td>%u</td><td>%" PRIu64 "</td><td>%s</td><td class=\"frames\">",
                 d->pins[i].arena_id, d->pins[i].site_id, d->pins[i].pages, bytes_s(d->pins[i].bytes, b, sizeof b));
-        if (site && site->s.nframes && site->frames) write_frame(out, sym, site->frames[0]);
+        if (site && site->s.nframes && site->frames) write_frame(out, sym, site, 0);
         else fputs("-", out);
         fputs("</td></tr>\n", out);
     }
@@ -246,17 +246,21 @@ static void table_trims(FILE *out, const struct st_dump *d)
     char tb[32];
     fprintf(out, "<p class=\"note\">%zu trims released %s in total.</p>\n", d->n_trims, bytes_s(total, tb, sizeof tb));
     fputs("<table class=\"trims\"><tr><th>seq</th><th class=\"l\">trigger</th><th>at</th><th>RSS before</th>"
-          "<th>RSS after</th><th>released</th><th>took</th><th>arenas trimmed / skipped</th></tr>\n", out);
+          "<th>RSS after</th><th>released</th><th>by tops</th><th>by bins</th><th>shim tables</th><th>took</th>"
+          "<th>longest lock</th><th>slices</th><th>arenas trimmed / skipped</th><th class=\"l\">flags</th></tr>\n", out);
     size_t rows = d->n_trims < MAX_TABLE_ROWS ? d->n_trims : MAX_TABLE_ROWS;
     for (size_t i = 0; i < rows; i++) {
         const struct st_rec_trim *t = &d->trims[i];
-        char b1[32], b2[32], b3[32];
+        char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], fl[96];
         fprintf(out, "<tr class=\"trim\"><td>%u</td><td class=\"l\">%s</td><td>+%.2f s</td><td>%s</td><td>%s</td>"
-                     "<td>%s</td><td>%.2f ms</td><td>%u / %u</td></tr>\n",
+                     "<td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%.2f ms</td><td>%.3f ms</td><td>%u</td>"
+                     "<td>%u / %u</td><td class=\"l\">%s</td></tr>\n",
                 t->seq, trigger_name(t->trigger), secs_since(t->time_ns, d->process.start_ns),
                 bytes_s(t->rss_before, b1, sizeof b1), bytes_s(t->rss_after, b2, sizeof b2),
-                bytes_s(t->released_bytes, b3, sizeof b3), (double)t->duration_ns / 1e6, t->arenas_trimmed,
-                t->arenas_skipped);
+                bytes_s(t->released_bytes, b3, sizeof b3), bytes_s(model_trim_tops(d, t), b4, sizeof b4),
+                bytes_s(t->bin_released_bytes, b5, sizeof b5), bytes_s(t->shim_released_bytes, b6, sizeof b6),
+                (double)t->duration_ns / 1e6, (double)t->max_lock_hold_ns / 1e6, t->slices, t->arenas_trimmed,
+                t->arenas_skipped, trim_flags_text(t->flags, ", ", fl, sizeof fl));
     }
     fputs("</table>\n", out);
     if (d->n_trims > rows) fprintf(out, "<p class=\"note\">%zu more trims not shown.</p>\n", d->n_trims - rows);

@@ -258,10 +258,17 @@ static void sites_arr(struct jw *w, const struct st_dump *d, const struct st_rep
         jw_array(w, "frames");
         for (uint32_t f = 0; f < s->s.nframes; f++) {
             char where[512];
-            symbolize_frame(sym, s->frames[f], where, sizeof where);
+            symbolize_frame(sym, s, f, where, sizeof where);
             jw_object(w, NULL);
             jw_u64(w, "addr", s->frames[f]);
             jw_string(w, "where", where);
+            const struct st_dump_pyframe *py = st_dump_pyframe(d, s->frames[f]);
+            if (py) {
+                jw_bool(w, "python", true);
+                jw_string(w, "file", py->file);
+                jw_string(w, "function", py->func);
+                jw_i64(w, "line", py->p.line);
+            }
             jw_end_object(w);
         }
         jw_end_array(w);
@@ -281,6 +288,8 @@ static void sites_arr(struct jw *w, const struct st_dump *d, const struct st_rep
         jw_u64(w, "base", m->m.base);
         jw_u64(w, "size", m->m.size);
         jw_string(w, "build_id", hex);
+        jw_u64(w, "first_epoch", m->m.first_epoch);
+        jw_u64(w, "gone_epoch", m->m.gone_epoch);
         jw_end_object(w);
     }
     jw_end_array(w);
@@ -296,6 +305,11 @@ static void trims_arr(struct jw *w, const struct st_dump *d)
         jw_object(w, NULL);
         ST_FIELDS_TRIM(JW_RECORD_FIELD_)
         jw_string(w, "trigger", trigger_name(t->trigger));
+        jw_array(w, "flag_names");
+#define ST_FLAG_(name, value, text) if (t->flags & (value)) jw_string(w, NULL, text);
+        ST_TRIM_FLAGS(ST_FLAG_)
+#undef ST_FLAG_
+        jw_end_array(w);
         jw_array(w, "arenas");
         for (size_t k = lower_bound(by_seq, n_keyed, t->seq); k < n_keyed && by_seq[k].key == t->seq; k++) {
             const struct st_rec_trim_arena *ta = &d->trim_arenas[by_seq[k].index];

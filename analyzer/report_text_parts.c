@@ -175,7 +175,7 @@ static void leftover_sites(FILE *o, const struct st_dump *d, struct st_ranked *e
             if (shown++ == 0) fprintf(o, "  leftovers of '%s' (session %llu) by site:\n", s->name, (unsigned long long)s->id);
             const struct st_dump_site *site = model_site(d, ss->site_id);
             char where[512] = "(site not in dump)";
-            if (site && site->s.nframes) symbolize_frame(sym, site->frames[0], where, sizeof where);
+            if (site && site->s.nframes) symbolize_frame(sym, site, 0, where, sizeof where);
             fprintf(o, "    site %6u %12s %8llu allocations  %s\n", ss->site_id, B(ss->bytes),
                     (unsigned long long)ss->count, where);
         }
@@ -228,12 +228,12 @@ void text_sites(FILE *o, const struct st_dump *d, const struct st_report_opts *o
     for (size_t i = 0; i < d->n_sites && i < (size_t)opt->top_n; i++) {
         const struct st_dump_site *s = &d->sites[r[i].index];
         char where[512] = "(no frames)";
-        if (s->s.nframes) symbolize_frame(sym, s->frames[0], where, sizeof where);
+        if (s->s.nframes) symbolize_frame(sym, s, 0, where, sizeof where);
         fprintf(o, "  %6u %12s %10llu %12s %10llu  %s\n", s->s.id, B(s->s.live_bytes),
                 (unsigned long long)s->s.live_count, B(s->s.total_bytes), (unsigned long long)s->s.total_allocs,
                 where);
         for (uint32_t f = 1; f < s->s.nframes && f < SITE_FRAMES; f++) {
-            symbolize_frame(sym, s->frames[f], where, sizeof where);
+            symbolize_frame(sym, s, f, where, sizeof where);
             fprintf(o, "  %6s %12s %10s %12s %10s  <- %s\n", "", "", "", "", "", where);
         }
     }
@@ -278,7 +278,7 @@ void text_occupancy(FILE *o, const struct st_dump *d, const struct st_report_opt
         const struct st_rec_pin *p = &d->pins[r[i].index];
         const struct st_dump_site *s = model_site(d, p->site_id);
         char where[512] = "(site not in dump)";
-        if (s && s->s.nframes) symbolize_frame(sym, s->frames[0], where, sizeof where);
+        if (s && s->s.nframes) symbolize_frame(sym, s, 0, where, sizeof where);
         fprintf(o, "    site %6u arena %4u %8llu pages %12s live  %s\n", p->site_id, p->arena_id,
                 (unsigned long long)p->pages, B(p->bytes), where);
     }
@@ -371,10 +371,13 @@ void text_trims(FILE *o, const struct st_dump *d, const struct st_report_opts *o
         fprintf(o, "\nTrims: none\n");
         return;
     }
-    uint64_t released = 0, dur = 0, glibc = 0;
+    uint64_t released = 0, dur = 0, glibc = 0, tops = 0, bins = 0, shim = 0;
     uint32_t last_seq = 0;
     for (size_t i = 0; i < d->n_trims; i++) {
         released += d->trims[i].released_bytes;
+        tops += model_trim_tops(d, &d->trims[i]);
+        bins += d->trims[i].bin_released_bytes;
+        shim += d->trims[i].shim_released_bytes;
         dur += d->trims[i].duration_ns;
         if (d->trims[i].seq > last_seq) last_seq = d->trims[i].seq;
     }
@@ -383,26 +386,30 @@ void text_trims(FILE *o, const struct st_dump *d, const struct st_report_opts *o
     /* The shim keeps the latest trims only: the highest seq is how many ran. */
     fprintf(o, "\nTrims: %u", last_seq > d->n_trims ? last_seq : (uint32_t)d->n_trims);
     if (last_seq > d->n_trims) fprintf(o, " (the latest %zu kept)", d->n_trims);
-    fprintf(o, ", released %s in total (malloc_trim(0) pass %s, thread-arena top chunks %s), %.1f ms spent\n",
-            B(released), B(glibc), B(released > glibc ? released - glibc : 0), (double)dur / 1e6);
-    fprintf(o, "  %6s %9s %-13s %12s %12s %12s %12s %10s %8s\n", "seq", "at (s)", "trigger", "rss before", "rss after",
-            "released", "by tops", "ms", "arenas");
+    /* The per-arena rows hold what each arena gave back, top chunk and free-bin pages together. */
+    fprintf(o, ", released %s in total (malloc_trim(0) pass %s, thread arenas %s: top chunks %s, pages in free bins %s;"
+               " sesstrim's own tables %s), %.1f ms spent\n",
+            B(released), B(glibc), B(released > glibc ? released - glibc : 0), B(tops), B(bins), B(shim),
+            (double)dur / 1e6);
+    fprintf(o, "  %6s %9s %-13s %11s %11s %11s %11s %11s %11s %9s %9s %6s %7s  %s\n", "seq", "at (s)", "trigger",
+            "rss before", "rss after", "released", "by tops", "by bins", "shim", "ms", "lock ms", "slices",
+            "arenas", "flags");
     size_t limit = (size_t)opt->top_n, first = d->n_trims > limit ? d->n_trims - limit : 0;
     if (first) fprintf(o, "  ... %zu earlier trims\n", first);
     for (size_t i = first; i < d->n_trims; i++) {
         const struct st_rec_trim *t = &d->trims[i];
         double at = t->time_ns > d->process.start_ns && d->process.start_ns
                         ? (double)(t->time_ns - d->process.start_ns) / 1e9 : 0.0;
-        char arenas[32];
+        char arenas[32], flags[96];
         snprintf(arenas, sizeof arenas, "%u/%u", t->arenas_trimmed, t->arenas_trimmed + t->arenas_skipped);
-        uint64_t tops = 0;
-        for (size_t k = 0; k < d->n_trim_arenas; k++)
-            if (d->trim_arenas[k].seq == t->seq && d->trim_arenas[k].arena_id != ST_TRIM_ARENA_GLIBC_PASS)
-                tops += d->trim_arenas[k].released_bytes;
-        fprintf(o, "  %6u %9.2f %-13s %12s %12s %12s %12s %10.2f %8s\n", t->seq, at, trigger_name(t->trigger),
-                B(t->rss_before), B(t->rss_after), B(t->released_bytes), B(tops), (double)t->duration_ns / 1e6,
-                arenas);
+        fprintf(o, "  %6u %9.2f %-13s %11s %11s %11s %11s %11s %11s %9.2f %9.3f %6u %7s  %s\n", t->seq, at,
+                trigger_name(t->trigger), B(t->rss_before), B(t->rss_after), B(t->released_bytes),
+                B(model_trim_tops(d, t)), B(t->bin_released_bytes), B(t->shim_released_bytes),
+                (double)t->duration_ns / 1e6, (double)t->max_lock_hold_ns / 1e6, t->slices, arenas,
+                trim_flags_text(t->flags, ",", flags, sizeof flags));
     }
+    fprintf(o, "  (lock ms: the longest time one arena lock was held; flags: malloc_trim = glibc's pass ran first,"
+               " idle-all = every arena idle, free-list-invalid = a free list failed validation and was skipped)\n");
 }
 
 void text_advice(FILE *o, const struct st_dump *d)

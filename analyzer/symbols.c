@@ -10,8 +10,9 @@
 #include <string.h>
 #include "report.h"
 
-/* Sites share most of their frames: names are cached by address (open addressing). */
-struct sym_cache_entry { uint64_t addr; char *text; };
+/* Sites share most of their frames: names are cached by address and module map epoch
+ * (open addressing). */
+struct sym_cache_entry { uint64_t addr; uint32_t epoch; char *text; };
 
 struct st_symbolizer {
     const struct st_dump *d;
@@ -21,10 +22,11 @@ struct st_symbolizer {
     size_t cache_cap, cache_used;
 };
 
-static size_t cache_slot(const struct st_symbolizer *s, uint64_t addr)
+static size_t cache_slot(const struct st_symbolizer *s, uint64_t addr, uint32_t epoch)
 {
-    size_t i = (size_t)((addr * 0x9E3779B97F4A7C15ull) >> 20) & (s->cache_cap - 1);
-    while (s->cache[i].text && s->cache[i].addr != addr) i = (i + 1) & (s->cache_cap - 1);
+    size_t i = (size_t)(((addr ^ epoch) * 0x9E3779B97F4A7C15ull) >> 20) & (s->cache_cap - 1);
+    while (s->cache[i].text && (s->cache[i].addr != addr || s->cache[i].epoch != epoch))
+        i = (i + 1) & (s->cache_cap - 1);
     return i;
 }
 
@@ -36,7 +38,7 @@ static void cache_grow(struct st_symbolizer *s)
     s->cache = fresh;
     s->cache_cap = cap;
     for (size_t i = 0; i < old_cap; i++)
-        if (old[i].text) s->cache[cache_slot(s, old[i].addr)] = old[i];
+        if (old[i].text) s->cache[cache_slot(s, old[i].addr, old[i].epoch)] = old[i];
     free(old);
 }
 
@@ -75,8 +77,10 @@ struct st_symbolizer *symbolizer_new(const struct st_dump *d)
     for (size_t i = 0; i < d->n_modules; i++) {
         const struct st_dump_module *m = &d->modules[i];
         if (m->path[0] != '/') continue;
-        /* base is where the file's first PT_LOAD was mapped (add_p_vaddr false). */
-        s->mods[i] = dwfl_report_elf(s->dwfl, base_name(m->path), m->path, -1, m->m.base, false);
+        /* base is where the file's first PT_LOAD was mapped (add_p_vaddr false). Named by
+         * the whole path: libdwfl reuses a module of the same name and range, and a library
+         * loaded where another was unloaded may share both a base name and a range. */
+        s->mods[i] = dwfl_report_elf(s->dwfl, m->path, m->path, -1, m->m.base, false);
     }
     if (dwfl_report_end(s->dwfl, NULL, NULL) != 0) {
         memset(s->mods, 0, d->n_modules * sizeof *s->mods);
@@ -99,12 +103,25 @@ struct st_symbolizer *symbolizer_for(const struct st_dump *d, const struct st_re
     return o && !o->symbolize ? symbolizer_new_offsets(d) : symbolizer_new(d);
 }
 
-static const struct st_dump_module *module_for(const struct st_dump *d, uint64_t addr, size_t *index)
+/* Was module m loaded in module map epoch `epoch`? UINT64_MAX: at dump time. */
+static bool loaded_in(const struct st_rec_module *m, uint64_t epoch)
 {
+    if (epoch == UINT64_MAX) return m->gone_epoch == 0;
+    return m->first_epoch <= epoch && (m->gone_epoch == 0 || epoch < m->gone_epoch);
+}
+
+const struct st_dump_module *symbols_module_of(const struct st_dump *d, const struct st_dump_site *site,
+                                               uint64_t addr, size_t *index)
+{
+    size_t unused;
+    if (!index) index = &unused;
+    /* Against the modules loaded when the site was captured: an address of a library
+     * unloaded since may now be another library's. */
+    uint64_t epoch = site ? site->s.module_epoch : UINT64_MAX;
     const struct st_dump_module *best = NULL;
     for (size_t i = 0; i < d->n_modules; i++) {
         const struct st_dump_module *m = &d->modules[i];
-        if (addr < m->m.base) continue;
+        if (addr < m->m.base || !loaded_in(&m->m, epoch)) continue;
         if (m->m.size ? addr - m->m.base < m->m.size : (!best || m->m.base > best->m.base)) {
             best = m;
             *index = i;
@@ -114,41 +131,59 @@ static const struct st_dump_module *module_for(const struct st_dump *d, uint64_t
     return best;
 }
 
-static void symbolize_uncached(struct st_symbolizer *s, uint64_t addr, char *out, size_t outlen);
+static void symbolize_uncached(struct st_symbolizer *s, const struct st_dump_site *site, uint64_t addr,
+                               char *out, size_t outlen);
 
-void symbolize_frame(struct st_symbolizer *s, uint64_t addr, char *out, size_t outlen)
+/* A Python frame: its location from the dump's PYFRAME records (no debug info needed). */
+static void python_frame(const struct st_dump *d, uint64_t frame, char *out, size_t outlen)
+{
+    const struct st_dump_pyframe *f = d ? st_dump_pyframe(d, frame) : NULL;
+    if (!f) snprintf(out, outlen, "python frame #%u (location not in the dump)", ST_PYFRAME_ID(frame));
+    else if (f->p.line > 0) snprintf(out, outlen, "%s (%s:%d)", f->func, f->file, f->p.line);
+    else snprintf(out, outlen, "%s (%s)", f->func, f->file);
+}
+
+void symbolize_frame(struct st_symbolizer *s, const struct st_dump_site *site, uint32_t f, char *out, size_t outlen)
 {
     if (outlen == 0) return;
+    uint64_t addr = site && f < site->s.nframes && site->frames ? site->frames[f] : 0;
+    if (st_is_pyframe(addr)) {
+        python_frame(s ? s->d : NULL, addr, out, outlen);
+        return;
+    }
     if (!s) {
         snprintf(out, outlen, "0x%llx", (unsigned long long)addr);
         return;
     }
     if (s->cache_used * 2 >= s->cache_cap) cache_grow(s);
+    uint32_t epoch = site ? site->s.module_epoch : 0;
     if (s->cache_cap) {
-        size_t i = cache_slot(s, addr);
+        size_t i = cache_slot(s, addr, epoch);
         if (s->cache[i].text) {
             snprintf(out, outlen, "%s", s->cache[i].text);
             return;
         }
         char buf[512];
-        symbolize_uncached(s, addr, buf, sizeof buf);
+        symbolize_uncached(s, site, addr, buf, sizeof buf);
         snprintf(out, outlen, "%s", buf);
         if ((s->cache[i].text = strdup(buf))) {
             s->cache[i].addr = addr;
+            s->cache[i].epoch = epoch;
             s->cache_used++;
         }
         return;
     }
-    symbolize_uncached(s, addr, out, outlen);
+    symbolize_uncached(s, site, addr, out, outlen);
 }
 
-static void symbolize_uncached(struct st_symbolizer *s, uint64_t addr, char *out, size_t outlen)
+static void symbolize_uncached(struct st_symbolizer *s, const struct st_dump_site *site, uint64_t addr,
+                               char *out, size_t outlen)
 {
     if (outlen == 0) return;
     snprintf(out, outlen, "0x%llx", (unsigned long long)addr);
     if (!s || !s->d) return;
     size_t idx = 0;
-    const struct st_dump_module *m = module_for(s->d, addr, &idx);
+    const struct st_dump_module *m = symbols_module_of(s->d, site, addr, &idx);
     if (!m) return;
     snprintf(out, outlen, "%s+0x%llx", base_name(m->path[0] ? m->path : "?"),
              (unsigned long long)(addr - m->m.base));

@@ -70,7 +70,8 @@ struct st_record_header {
     X(TIMELINE, 15, st_rec_timeline, event_arg, 0)      /* var: uint64_t resident[narenas] */ \
     X(OCCUPANCY, 16, st_rec_occupancy, pages, 0) \
     X(PIN, 17, st_rec_pin, bytes, 0)                    /* a site pinning sparse pages */ \
-    X(CONFIG, 18, st_rec_config, env_mmap_threshold, 1) /* settings in force; var: environment */
+    X(CONFIG, 18, st_rec_config, env_mmap_threshold, 1) /* settings in force; var: environment */ \
+    X(PYFRAME, 19, st_rec_pyframe, reserved, 1u << 16)   /* a Python frame's location; var: file, function */
 
 enum st_record_type {
 #define ST_REC_ENUM_(name, value, type, last, max) ST_REC_##name = value,
@@ -105,6 +106,9 @@ union st_rec_type_max_ { ST_RECORD_TYPES(ST_REC_SIZE_) };
 #define ST_TRIM_TRIGGERS(X) \
     X(IDLE, 1, "idle") X(RSS, 2, "rss") X(PERIODIC, 3, "every") \
     X(SESSION_END, 4, "session-end") X(FREE_RESIDENT, 5, "free-resident") X(API, 6, "api")
+/* st_rec_trim.flags, named for the report (the shim's trim/trim.h TRIM_F_* are these bits). */
+#define ST_TRIM_FLAGS(X) \
+    X(GLIBC_PASS, 0x1, "malloc_trim") X(IDLE_ALL, 0x2, "idle-all") X(FREE_LIST_INVALID, 0x4, "free-list-invalid")
 #define ST_EVENTS(X) X(SAMPLE, 0, "sample") X(TRIM, 1, "trim") X(SESSION_END, 2, "session-end") X(DUMP, 3, "dump")
 #define ST_MAPPING_KINDS(X) \
     X(OTHER, 0, "other") X(BRK_HEAP, 1, "brk_heap") X(ARENA_HEAP, 2, "arena_heap") X(STACK, 3, "stack") \
@@ -258,13 +262,22 @@ struct st_rec_session_site { ST_FIELDS_SESSION_SITE(ST_DECLARE_FIELD_) };
     /* Appended: the live samples themselves, unscaled (bytes and count of the sampled \
      * allocations still live). The reader scales them by process.stack_sample_bytes; 0 with \
      * live_count != 0 means an older writer (live_* already scaled). */ \
-    X(uint64_t, sampled_live_bytes, , 1) X(uint64_t, sampled_live_count, , 1)
+    X(uint64_t, sampled_live_bytes, , 1) X(uint64_t, sampled_live_count, , 1) \
+    /* Appended: the module map epoch its frames are named in (see MODULE): one in which \
+     * every module holding one of its frames was loaded; 0 from older writers, whose single \
+     * module map is the one at dump time. */ \
+    X(uint32_t, module_epoch, , 1) X(uint32_t, reserved2, , 0)
 struct st_rec_site { ST_FIELDS_SITE(ST_DECLARE_FIELD_) };
 
 #define ST_FIELDS_MODULE(X) \
     X(uint64_t, base, , 0) X(uint64_t, size, , 0) /* executable mapping's load base and span */ \
     X(uint32_t, build_id_len, , 0) X(uint32_t, reserved, , 0) \
-    X(uint8_t, build_id, [32], 0)
+    X(uint8_t, build_id, [32], 0) \
+    /* Appended: the module map epochs it was loaded in, [first_epoch, gone_epoch); \
+     * gone_epoch 0 = still loaded at dump time. The shim starts an epoch each time it finds \
+     * a module unloaded; a frame of a site is named against the modules alive in the \
+     * site's module_epoch. Both 0 from older writers (one map, the one at dump time). */ \
+    X(uint32_t, first_epoch, , 0) X(uint32_t, gone_epoch, , 0)
 struct st_rec_module { ST_FIELDS_MODULE(ST_DECLARE_FIELD_) };
 
 enum st_trim_trigger {
@@ -272,6 +285,18 @@ enum st_trim_trigger {
     ST_TRIM_TRIGGERS(ST_ENUM_)
 #undef ST_ENUM_
 };
+
+/* A trigger's name, the one table both the shim's log line and the report print from.
+ * "unknown" for a value this header does not list (a newer writer). */
+static inline const char *st_trim_trigger_name(uint32_t trigger)
+{
+    switch (trigger) {
+#define ST_CASE_(name, value, text) case value: return text;
+    ST_TRIM_TRIGGERS(ST_CASE_)
+#undef ST_CASE_
+    default: return "unknown";
+    }
+}
 
 #define ST_FIELDS_TRIM(X) \
     X(uint32_t, seq, , 1) X(uint32_t, trigger, , 0) /* enum st_trim_trigger */ \
@@ -353,6 +378,25 @@ struct st_rec_pin { ST_FIELDS_PIN(ST_DECLARE_FIELD_) };
     X(int64_t, env_trim_threshold, , 0) /* MALLOC_TRIM_THRESHOLD_ or glibc.malloc.trim_threshold */ \
     X(int64_t, env_mmap_threshold, , 0) /* MALLOC_MMAP_THRESHOLD_ or glibc.malloc.mmap_threshold */
 struct st_rec_config { ST_FIELDS_CONFIG(ST_DECLARE_FIELD_) };
+
+/* A Python frame (preload/pyframes.c). At a sampled allocation made by a thread running
+ * Python code with the GIL, the Python stack is put in front of the site's C frames, each
+ * stored as ST_PYFRAME_TAG | id (no user-space address has those top bits); the PYFRAME
+ * record with that id gives its location. Variable part: file_len bytes of file name, then
+ * func_len bytes of function name, UTF-8, no NULs (a long file name keeps its tail, "..."
+ * first). Dumps written before this record was registered used the private type 0x7001
+ * with the same layout; the report skips those as unknown. */
+#define ST_PYFRAME_TAG 0xFFFE000000000000ull
+#define ST_PYFRAME_TAG_MASK 0xFFFF000000000000ull
+#define ST_PYFRAME_ID(frame) ((uint32_t)((frame) & 0xFFFFFFFFu))
+static inline int st_is_pyframe(uint64_t frame) { return (frame & ST_PYFRAME_TAG_MASK) == ST_PYFRAME_TAG; }
+
+#define ST_FIELDS_PYFRAME(X) \
+    X(uint32_t, id, , 0) /* non-zero; the frame value is ST_PYFRAME_TAG | id */ \
+    X(int32_t, line, , 0) /* 0 or less: unknown */ \
+    X(uint16_t, file_len, , 0) X(uint16_t, func_len, , 0) \
+    X(uint32_t, reserved, , 0)
+struct st_rec_pyframe { ST_FIELDS_PYFRAME(ST_DECLARE_FIELD_) };
 
 struct st_rec_end {
     uint64_t record_count;      /* records before END */

@@ -33,22 +33,11 @@ int sesstrim_impl_dump_on_sigterm(void);
  * At a sampled allocation made by a thread that runs Python code and holds the GIL, the
  * Python stack (innermost first, at most PYFRAMES_DEPTH frames) is put in front of the
  * site's C frames. A Python frame is stored as PYFRAME_TAG | location id; the location
- * (file, function, line) is in a table dumped as ST_REC_PYFRAME records. Readers that do
- * not know the record skip it and show the tagged frame as a plain address; the binding
- * (python/sesstrim/_dumpfile.py) resolves them.
+ * (file, function, line) is in a table dumped as ST_REC_PYFRAME records, which
+ * sesstrim-report reads and prints in the sites' stacks.
  */
-#define PYFRAME_TAG 0xFFFE000000000000ull   /* never a user-space address */
-#define PYFRAME_TAG_MASK 0xFFFF000000000000ull
+#define PYFRAME_TAG ST_PYFRAME_TAG         /* the record and the tag: include/sesstrim_dump.h */
 #define PYFRAMES_DEPTH 12
-#define ST_REC_PYFRAME 0x7001               /* private range: not in sesstrim_dump.h (yet) */
-
-/* One location; variable part: file bytes then function bytes (no NULs). */
-struct st_rec_pyframe {
-    uint32_t id;            /* the frame value is PYFRAME_TAG | id */
-    int32_t line;
-    uint16_t file_len, func_len;
-    uint32_t reserved;
-};
 
 /* Prepend this thread's Python frames to frames[0..n) (capacity cap), dropping the
  * outermost C frames if needed. Returns the new count. Never allocates, never takes a

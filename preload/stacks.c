@@ -24,7 +24,7 @@ _Static_assert(MAX_SITES < (1u << ST_ENTRY_SITE_BITS), "site ids must fit the li
 
 struct site {
     uint64_t hash;
-    uint32_t nframes, reserved;
+    uint32_t nframes, epoch;           /* epoch: the module map its frames belong to */
     double est_bytes, est_allocs;      /* what the samples stand for (exact in `all` mode) */
     uint64_t frames[SITE_MAX_FRAMES];  /* innermost first: the caller of malloc */
 };
@@ -153,16 +153,20 @@ static bool index_make_room(void)
     return true;
 }
 
-/* The id of this stack, made on first sight; 0 when the table is full or memory ran out. */
-static uint32_t site_find_or_add(const uint64_t *frames, uint32_t n, double est_bytes, double est_allocs)
+/* The id of this stack, made on first sight; 0 when the table is full or memory ran out.
+ * The same addresses under another module map epoch are another site: after an unload
+ * they may be another library's code. */
+static uint32_t site_find_or_add(const uint64_t *frames, uint32_t n, uint32_t epoch, double est_bytes,
+                                 double est_allocs)
 {
-    uint64_t hash = frames_hash(frames, n);
+    uint64_t hash = frames_hash(frames, n) ^ ((uint64_t)epoch * 0x9E3779B97F4A7C15ull);
     st_lock(&sites_lock);
     uint32_t id = 0;
     if (index_cap) {
         for (uint32_t i = (uint32_t)hash & (index_cap - 1); index_slots[i]; i = (i + 1) & (index_cap - 1)) {
             struct site *s = site_at(index_slots[i]);
-            if (s->hash == hash && s->nframes == n && !memcmp(s->frames, frames, n * sizeof *frames)) {
+            if (s->hash == hash && s->nframes == n && s->epoch == epoch &&
+                !memcmp(s->frames, frames, n * sizeof *frames)) {
                 id = index_slots[i];
                 break;
             }
@@ -176,6 +180,7 @@ static uint32_t site_find_or_add(const uint64_t *frames, uint32_t n, double est_
             struct site *s = site_at(fresh);
             s->hash = hash;
             s->nframes = n;
+            s->epoch = epoch;
             memcpy(s->frames, frames, n * sizeof *frames);
             index_put(index_slots, index_cap, hash, fresh);
             __atomic_store_n(&nsites, fresh, __ATOMIC_RELEASE);
@@ -196,6 +201,228 @@ static uint32_t site_find_or_add(const uint64_t *frames, uint32_t n, double est_
 }
 
 uint32_t stacks_count(void) { return __atomic_load_n(&nsites, __ATOMIC_ACQUIRE); }
+
+/* ---------------------------------------------------------------- the module registry */
+/*
+ * Every module seen loaded since start, with the module map epochs it was loaded in, so a
+ * frame is named against the modules loaded when it was captured (a library unloaded with
+ * dlclose and another mapped at its addresses must not take over its frames). The epoch
+ * counts the refreshes that found a module gone; loads alone do not change what an address
+ * already captured means, so they do not start an epoch. A module is alive in epochs
+ * [first_epoch, gone_epoch), gone_epoch 0 = still loaded at dump time.
+ *
+ * A site's epoch is not the current one but the earliest its frames mean the same in: the
+ * highest first_epoch of the modules its frames are in (0 for the modules loaded before any
+ * unload, the program and its libraries). So a stack keeps one site across unloads of
+ * libraries it does not run in, and splits only when its own code was loaded after one.
+ *
+ * Refreshed when glibc's load/unload counters (dl_phdr_info.dlpi_adds / dlpi_subs) moved:
+ * checked at every capture with one dl_iterate_phdr call that stops at the first object
+ * (libunwind walks the same list per unwind), and at dump time. One refresher at a time,
+ * with no lock of ours held across dl_iterate_phdr (a thread allocating inside a program's
+ * own dl_iterate_phdr callback holds the loader lock and may land here): a thread that
+ * finds a refresh under way keeps the current epoch. Entries never move (chunks), are
+ * published by the count with release, and only gone_epoch changes later.
+ */
+#define MODS_PER_CHUNK 64u
+#define MOD_CHUNKS 1024u              /* 65 536 modules over a run, the reader's limit */
+#define MOD_PATH_MAX 512
+
+struct mod_entry {
+    uint64_t base, size;
+    uint32_t first_epoch, gone_epoch;
+    uint32_t stamp;                   /* the last refresh that saw it loaded */
+    uint32_t build_id_len;
+    uint8_t build_id[32];
+    char path[MOD_PATH_MAX];
+};
+
+/* The loaded modules with first_epoch > 0, the only ones that can raise a site's epoch,
+ * copied by the refresher under a sequence count for captures to read without a lock. More
+ * than LATE_MAX of them: captures fall back to the current epoch. */
+#define LATE_MAX 256u
+struct late_mod { uint64_t base, size; uint32_t first_epoch; };
+static struct late_mod late_mods[LATE_MAX];
+static uint32_t nlate;                /* UINT32_MAX: too many, use the current epoch */
+static uint32_t late_seq;             /* odd while the refresher rewrites late_mods */
+
+static struct mod_entry *mod_chunks[MOD_CHUNKS];
+static uint32_t nmods;                /* entries 0..nmods-1 are published (acquire) */
+static uint32_t map_epoch;
+static uint64_t seen_adds, seen_subs; /* the loader's counters the registry reflects */
+static uint32_t mod_refreshing;
+static uint32_t mod_stamp;            /* refresher only */
+static bool mods_full_logged;
+
+static inline struct mod_entry *mod_at(uint32_t i) { return &mod_chunks[i / MODS_PER_CHUNK][i % MODS_PER_CHUNK]; }
+
+static uint32_t build_id_of(const struct dl_phdr_info *info, uint8_t *out, uint32_t max);
+
+/* The span a frame can point into: from the lowest PT_LOAD page to the end of the last
+ * executable segment, relative to the load base. 0 when there is no executable segment. */
+static uintptr_t module_span(const struct dl_phdr_info *info, uintptr_t *lowest_out)
+{
+    uintptr_t lowest = UINTPTR_MAX, exec_end = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD) continue;
+        uintptr_t start = (ph->p_vaddr & ~(uintptr_t)4095);
+        if (start < lowest) lowest = start;
+        if ((ph->p_flags & PF_X) && ph->p_vaddr + ph->p_memsz > exec_end) exec_end = ph->p_vaddr + ph->p_memsz;
+    }
+    *lowest_out = lowest;
+    return exec_end ? exec_end - lowest : 0;
+}
+
+static int loader_counters(struct dl_phdr_info *info, size_t len, void *arg)
+{
+    uint64_t *c = arg;
+    if (len >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
+        c[0] = info->dlpi_adds;
+        c[1] = info->dlpi_subs;
+    }
+    return 1;                          /* the counters are global: the first object will do */
+}
+
+struct refresh_ctx { uint32_t stamp, first_new; bool main_done; };
+
+static int module_seen(struct dl_phdr_info *info, size_t len, void *arg)
+{
+    (void)len;
+    struct refresh_ctx *ctx = arg;
+    uintptr_t lowest;
+    uintptr_t size = module_span(info, &lowest);
+    const char *name = info->dlpi_name ? info->dlpi_name : "";
+    bool is_main = !name[0] && !ctx->main_done;
+    if (!name[0]) ctx->main_done = true;
+    if (!size) return 0;               /* nothing a frame could point into */
+    uint64_t base = info->dlpi_addr + lowest;
+    uint32_t n = nmods;                /* the refresher is the only writer */
+    for (uint32_t i = 0; i < n; i++) {
+        struct mod_entry *e = mod_at(i);
+        if (e->base == base && e->size == size && !__atomic_load_n(&e->gone_epoch, __ATOMIC_RELAXED) &&
+            (is_main || !strncmp(e->path, name, MOD_PATH_MAX - 1))) {
+            e->stamp = ctx->stamp;
+            return 0;
+        }
+    }
+    if (n >= MODS_PER_CHUNK * MOD_CHUNKS) {
+        if (!mods_full_logged) st_log("stacks: module registry full (%u modules); later modules are not named", n);
+        mods_full_logged = true;
+        return 0;
+    }
+    struct mod_entry **chunk = &mod_chunks[n / MODS_PER_CHUNK];
+    if (!*chunk && !(*chunk = meta_map(MODS_PER_CHUNK * sizeof(struct mod_entry)))) return 0;
+    struct mod_entry *e = mod_at(n);
+    memset(e, 0, sizeof *e);
+    e->base = base;
+    e->size = size;
+    e->stamp = ctx->stamp;
+    e->build_id_len = build_id_of(info, e->build_id, sizeof e->build_id);
+    if (is_main) {
+        /* The first object with no name is the main program. */
+        ssize_t k = readlink(ST_PROC_SELF "/exe", e->path, sizeof e->path - 1);
+        e->path[k > 0 ? k : 0] = 0;
+    } else {
+        size_t k = strlen(name);
+        if (k >= sizeof e->path) k = sizeof e->path - 1;
+        memcpy(e->path, name, k);
+    }
+    __atomic_store_n(&nmods, n + 1, __ATOMIC_RELEASE);   /* first_epoch is set after the walk */
+    return 0;
+}
+
+/* Bring the registry up to the loaded modules. counters: the loader's (adds, subs) that
+ * made the caller look, or NULL to read them here. Returns false when another thread is
+ * refreshing. */
+static bool modules_refresh(const uint64_t *counters)
+{
+    if (__atomic_exchange_n(&mod_refreshing, 1, __ATOMIC_ACQUIRE)) return false;
+    uint64_t c[2] = {0, 0};
+    if (counters) memcpy(c, counters, sizeof c);
+    else dl_iterate_phdr(loader_counters, c);
+    struct refresh_ctx ctx = {.stamp = ++mod_stamp, .first_new = nmods};
+    dl_iterate_phdr(module_seen, &ctx);
+    uint32_t n = nmods, epoch = map_epoch;
+    bool gone = false;
+    for (uint32_t i = 0; i < ctx.first_new; i++) {
+        struct mod_entry *e = mod_at(i);
+        if (!e->gone_epoch && e->stamp != ctx.stamp) gone = true;
+    }
+    if (gone) {
+        epoch++;
+        for (uint32_t i = 0; i < ctx.first_new; i++) {
+            struct mod_entry *e = mod_at(i);
+            if (!e->gone_epoch && e->stamp != ctx.stamp) __atomic_store_n(&e->gone_epoch, epoch, __ATOMIC_RELAXED);
+        }
+    }
+    for (uint32_t i = ctx.first_new; i < n; i++) __atomic_store_n(&mod_at(i)->first_epoch, epoch, __ATOMIC_RELAXED);
+    /* Entries are appended in time order, so first_epoch never decreases along the
+     * registry: the late modules are a tail of it. */
+    /* A sequence count without fences (TSan does not model them): every store after the
+     * odd count is a release, so a reader whose acquire load sees one of them sees the odd
+     * count too when it reads the count again. */
+    uint32_t k = 0;
+    __atomic_store_n(&late_seq, late_seq + 1, __ATOMIC_RELAXED);
+    for (uint32_t i = n; i-- > 0 && mod_at(i)->first_epoch > 0;) {
+        const struct mod_entry *e = mod_at(i);
+        if (e->gone_epoch) continue;
+        if (k == LATE_MAX) { k = UINT32_MAX; break; }
+        __atomic_store_n(&late_mods[k].base, e->base, __ATOMIC_RELEASE);
+        __atomic_store_n(&late_mods[k].size, e->size, __ATOMIC_RELEASE);
+        __atomic_store_n(&late_mods[k].first_epoch, e->first_epoch, __ATOMIC_RELEASE);
+        k++;
+    }
+    __atomic_store_n(&nlate, k, __ATOMIC_RELEASE);
+    __atomic_store_n(&late_seq, late_seq + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&map_epoch, epoch, __ATOMIC_RELEASE);
+    __atomic_store_n(&seen_adds, c[0], __ATOMIC_RELAXED);
+    __atomic_store_n(&seen_subs, c[1], __ATOMIC_RELAXED);
+    __atomic_store_n(&mod_refreshing, 0, __ATOMIC_RELEASE);
+    return true;
+}
+
+/* The highest first_epoch among the late modules holding one of the frames; false when the
+ * late list was being rewritten (twice in a row) or is too long. */
+static bool frames_epoch(const uint64_t *frames, uint32_t n, uint32_t *out)
+{
+    for (int tries = 0; tries < 2; tries++) {
+        uint32_t seq = __atomic_load_n(&late_seq, __ATOMIC_ACQUIRE);
+        if (seq & 1) continue;
+        uint32_t k = __atomic_load_n(&nlate, __ATOMIC_ACQUIRE), epoch = 0;
+        if (k > LATE_MAX) return false;
+        for (uint32_t m = 0; m < k; m++) {
+            uint64_t base = __atomic_load_n(&late_mods[m].base, __ATOMIC_ACQUIRE);
+            uint64_t size = __atomic_load_n(&late_mods[m].size, __ATOMIC_ACQUIRE);
+            uint32_t first = __atomic_load_n(&late_mods[m].first_epoch, __ATOMIC_ACQUIRE);
+            if (first <= epoch) continue;
+            for (uint32_t f = 0; f < n; f++)
+                if (frames[f] - base < size) { epoch = first; break; }
+        }
+        if (__atomic_load_n(&late_seq, __ATOMIC_RELAXED) == seq) {
+            *out = epoch;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The module map epoch of a stack captured now (see above); refreshes the registry first
+ * when a library was loaded or unloaded since the last look. */
+static uint32_t modules_epoch_of(const uint64_t *frames, uint32_t n)
+{
+    if (!__atomic_load_n(&dl_unsafe, __ATOMIC_RELAXED)) {
+        uint64_t c[2] = {0, 0};
+        __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);   /* a loader walk, as an unwind */
+        dl_iterate_phdr(loader_counters, c);
+        if (c[0] != __atomic_load_n(&seen_adds, __ATOMIC_RELAXED) ||
+            c[1] != __atomic_load_n(&seen_subs, __ATOMIC_RELAXED))
+            modules_refresh(c);
+        __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
+    }
+    uint32_t epoch;
+    return frames_epoch(frames, n, &epoch) ? epoch : __atomic_load_n(&map_epoch, __ATOMIC_ACQUIRE);
+}
 
 /* ---------------------------------------------------------------- capture */
 static inline bool in_shim_text(uintptr_t ip) { return ip >= shim_text_start && ip < shim_text_end; }
@@ -295,7 +522,9 @@ uint32_t stacks_capture(size_t size)
     uint32_t nframes = 0;
     for (; at < n && nframes < SITE_MAX_FRAMES; at++) frames[nframes++] = (uint64_t)(uintptr_t)raw[at];
     nframes = pyframes_prepend(frames, nframes, SITE_MAX_FRAMES);   /* issue 11: Python frames first */
-    return site_find_or_add(frames, nframes, weight * (double)size, weight);
+    /* After the unwind: the frames are on this stack, so their modules stay loaded while
+     * the loader's counters are compared (and the registry brought up to date). */
+    return site_find_or_add(frames, nframes, modules_epoch_of(frames, nframes), weight * (double)size, weight);
 }
 
 /* ---------------------------------------------------------------- life cycle */
@@ -350,8 +579,10 @@ void stacks_init(void)
         st_opt.stacks_mode = ST_STACKS_OFF;
         return;
     }
-    /* libunwind itself is set up by the first sample (unwind): most short
-     * processes never take one, and its set-up was a third of the shim's start cost. */
+    /* libunwind itself is set up by the first sample (unwind), and the module registry by
+     * the first capture (modules_epoch_of: glibc's load counters differ from the zeros
+     * seen so far): most short processes never take a sample, and that set-up was a third
+     * of the shim's start cost. */
 }
 
 /* ---------------------------------------------------------------- dump */
@@ -368,8 +599,13 @@ void dump_site_records(struct st_dump_writer *w, const struct dump_walk *walk)
         memset(&r, 0, sizeof r);
         r.id = id;
         r.nframes = s.nframes;
+        r.module_epoch = s.epoch;
         if (walk->sites && id < walk->nsites) {
             double bytes = (double)walk->sites[id].live_bytes, count = (double)walk->sites[id].count;
+            /* The raw samples too: the analyzer scales them itself and bounds the estimate
+             * by the exact totals (live_* below stay for readers older than these fields). */
+            r.sampled_live_bytes = walk->sites[id].live_bytes;
+            r.sampled_live_count = walk->sites[id].count;
             /* Sampled: each live sample stands for 1/p allocations of its size; the site's
              * mean size stands in for each one's (exact when a site allocates one size). */
             if (mean > 0 && count > 0) {
@@ -413,50 +649,25 @@ static uint32_t build_id_of(const struct dl_phdr_info *info, uint8_t *out, uint3
     return 0;
 }
 
-struct module_ctx { struct st_dump_writer *w; bool main_done; };
-
-static int module_record(struct dl_phdr_info *info, size_t len, void *arg)
-{
-    (void)len;
-    struct module_ctx *ctx = arg;
-    uintptr_t lowest = UINTPTR_MAX, exec_end = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD) continue;
-        uintptr_t start = (ph->p_vaddr & ~(uintptr_t)4095);
-        if (start < lowest) lowest = start;
-        if ((ph->p_flags & PF_X) && ph->p_vaddr + ph->p_memsz > exec_end) exec_end = ph->p_vaddr + ph->p_memsz;
-    }
-    if (!exec_end) return 0;           /* nothing a frame could point into */
-    struct st_rec_module m;
-    memset(&m, 0, sizeof m);
-    m.base = info->dlpi_addr + lowest;
-    m.size = exec_end - lowest;
-    m.build_id_len = build_id_of(info, m.build_id, sizeof m.build_id);
-    char path[512];
-    const char *name = info->dlpi_name;
-    if ((!name || !name[0]) && !ctx->main_done) {
-        /* The first object with no name is the main program. */
-        ssize_t n = readlink(ST_PROC_SELF "/exe", path, sizeof path - 1);
-        path[n > 0 ? n : 0] = 0;
-        ctx->main_done = true;
-    } else {
-        size_t k = name ? strlen(name) : 0;
-        if (k >= sizeof path) k = sizeof path - 1;
-        if (k) memcpy(path, name, k);
-        path[k] = 0;
-    }
-    dump_put(ctx->w, ST_REC_MODULE, &m, sizeof m, path, (uint32_t)strlen(path));
-    return 0;
-}
-
 void dump_module_records(struct st_dump_writer *w)
 {
     if (st_opt.stacks_mode == ST_STACKS_OFF && stacks_count() == 0) return;
-    struct module_ctx ctx = {.w = w};
     /* Counted like an unwind: glibc does not reset its loader lock in a fork child, so a
      * child forked while this walk held it must not walk again (stacks_after_fork_child). */
     __atomic_add_fetch(&unwinders, 1, __ATOMIC_SEQ_CST);
-    if (!dl_unsafe) dl_iterate_phdr(module_record, &ctx);
+    if (!dl_unsafe) modules_refresh(NULL);
     __atomic_sub_fetch(&unwinders, 1, __ATOMIC_RELEASE);
+    uint32_t n = __atomic_load_n(&nmods, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < n; i++) {
+        const struct mod_entry *e = mod_at(i);
+        struct st_rec_module m;
+        memset(&m, 0, sizeof m);
+        m.base = e->base;
+        m.size = e->size;
+        m.build_id_len = e->build_id_len;
+        memcpy(m.build_id, e->build_id, sizeof m.build_id);
+        m.first_epoch = __atomic_load_n(&e->first_epoch, __ATOMIC_RELAXED);
+        m.gone_epoch = __atomic_load_n(&e->gone_epoch, __ATOMIC_RELAXED);
+        dump_put(w, ST_REC_MODULE, &m, sizeof m, e->path, (uint32_t)strnlen(e->path, sizeof e->path));
+    }
 }

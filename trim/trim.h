@@ -110,6 +110,6 @@ void trim_records_add(const struct st_rec_trim *t, const struct trim_arena_resul
 uint32_t trim_records_next_seq(void);
 void trim_records_after_fork_child(void);
 
-const char *trim_trigger_name(int trigger);
+/* Trigger names: st_trim_trigger_name in include/sesstrim_dump.h (one table with the report). */
 
 #endif

@@ -33,19 +33,6 @@ void trim_lock(void)
 }
 void trim_unlock(void) { __atomic_store_n(&trim_busy, 0, __ATOMIC_RELEASE); }
 
-const char *trim_trigger_name(int trigger)
-{
-    switch (trigger) {
-    case ST_TRIG_IDLE: return "idle";
-    case ST_TRIG_RSS: return "rss";
-    case ST_TRIG_PERIODIC: return "every";
-    case ST_TRIG_SESSION_END: return "session-end";
-    case ST_TRIG_FREE_RESIDENT: return "free-resident";
-    case ST_TRIG_API: return "api";
-    default: return "?";
-    }
-}
-
 /* Bytes as "MiB with one decimal" for st_log, without floating point. */
 #define MIB_FMT "%llu.%llu MiB"
 #define MIB_ARGS(b) (unsigned long long)((b) >> 20), (unsigned long long)((((b) & 0xFFFFF) * 10) >> 20)
@@ -118,7 +105,7 @@ long long trim_run_locked(int trigger, const bool *busy, const bool *only, uint3
     st_info("trim #%u %s%s: rss " MIB_FMT " -> " MIB_FMT ", released " MIB_FMT
            " (tops " MIB_FMT ", bins " MIB_FMT "%s), shim tables " MIB_FMT " (lock %llu us), arenas %u trimmed"
            " %u skipped, %llu us, longest arena lock %llu us (%llu us on CPU) in %u slices",
-           rec.seq, trim_trigger_name(trigger), (flags & TRIM_F_IDLE_ALL) ? "-all" : "",
+           rec.seq, st_trim_trigger_name((uint32_t)trigger), (flags & TRIM_F_IDLE_ALL) ? "-all" : "",
            MIB_ARGS(rss_before), MIB_ARGS(rss_after), MIB_ARGS(released),
            MIB_ARGS(pass.top_released), MIB_ARGS(pass.bin_released),
            glibc_pass ? ", after malloc_trim(0)" : "", MIB_ARGS(shim_released),

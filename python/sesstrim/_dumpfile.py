@@ -1,14 +1,17 @@
 # sesstrim/_dumpfile.py: the one thing the binding reads from a dump itself: the Python
-# frame locations (record ST_REC_PYFRAME, written by preload/pyframes.c). sesstrim-report
-# skips that record (unknown types are skipped by the format's rules) and prints a Python
-# frame as a tagged address; resolve() turns those back into "function (file:line)".
+# frame locations (record ST_REC_PYFRAME, type 19, written by preload/pyframes.c; dumps from
+# before the record was registered in include/sesstrim_dump.h carry the same layout under
+# the private type 0x7001). sesstrim-report prints Python frames itself ("function
+# (file:line)", and in --json python/file/function/line keys); resolve() does the same for
+# a --json document from a report that did not (an older sesstrim-report).
 # Layout (include/sesstrim_dump.h, docs/dump-format.md): a 24-byte header, then records of
 # {u16 type, u16 fixed_size, u32 total_size} + payload padded to 8 bytes, little-endian.
 import struct
 
 PYFRAME_TAG = 0xFFFE000000000000
 PYFRAME_TAG_MASK = 0xFFFF000000000000
-REC_PYFRAME = 0x7001
+REC_PYFRAME = 19
+REC_PYFRAME_PRIVATE = 0x7001                 # its type before it was registered
 REC_END = 0xFFFF
 _HEADER = 24
 _PYFRAME_FIXED = struct.Struct("<IiHHI")      # id, line, file_len, func_len, reserved
@@ -31,7 +34,7 @@ def pyframes(path):
         body = at + 8
         if rtype == REC_END or body + total > len(data):
             break
-        if rtype == REC_PYFRAME and fixed >= _PYFRAME_FIXED.size:
+        if rtype in (REC_PYFRAME, REC_PYFRAME_PRIVATE) and fixed >= _PYFRAME_FIXED.size:
             rid, line, flen, nlen, _ = _PYFRAME_FIXED.unpack_from(data, body)
             var = data[body + fixed: body + total]
             out[rid] = (var[:flen].decode("utf-8", "replace"),

@@ -6,7 +6,8 @@
  * Spec: one record per line, "<kind> field=value ...", '#' starts a comment. Field names are
  * the struct members of include/sesstrim_dump.h (process pid=7 rss_bytes=64M exe=/bin/x).
  * Numbers take K/M/G (binary) suffixes and 0x. Strings may be "double quoted".
- * Extra keys: mapping name=, module path= build_id=HEX, site frames=A,B,.., config env=A=1;B=2
+ * Extra keys: mapping name=, module path= build_id=HEX, site frames=A,B,.., config env=A=1;B=2,
+ * pyframe file= func= (the variable part; file_len/func_len follow unless set after them),
  * (its int64 settings default to -1, unset),
  * timeline resident=A,B,.. (narenas follows), occupancy pages=b0,..,b10,
  * any record fixed=N (fixed_size written; beyond the struct it is filled with 0xAB) and
@@ -24,7 +25,8 @@ struct field { const char *name; size_t off, size; char kind; /* u number, s str
 /* The field tables come from the record lists in sesstrim_dump.h: every field of every
  * record can be set by name, numbers ('u', 4 or 8 bytes) or char arrays ('s'); other arrays
  * (build_id, pages, ...) have their own keys below. */
-#define KIND_(v) _Generic((v), char *: 's', uint32_t: 'u', uint64_t: 'u', int64_t: 'u', default: 0)
+#define KIND_(v) _Generic((v), char *: 's', uint16_t: 'u', uint32_t: 'u', int32_t: 'u', uint64_t: 'u', int64_t: 'u', \
+                                default: 0)
 #define FIELD_(type, name, dim, json) \
     {#name, offsetof(struct REC_, name), sizeof(((struct REC_ *)0)->name), KIND_(((struct REC_ *)0)->name)},
 #define END_FIELDS {NULL, 0, 0, 0}
@@ -84,6 +86,9 @@ TABLE_(f_pin, ST_FIELDS_PIN)
 #define REC_ st_rec_config
 TABLE_(f_config, ST_FIELDS_CONFIG)
 #undef REC_
+#define REC_ st_rec_pyframe
+TABLE_(f_pyframe, ST_FIELDS_PYFRAME)
+#undef REC_
 
 struct kind { const char *name; uint16_t type; size_t size; const struct field *fields; };
 static const struct kind kinds[] = {
@@ -105,6 +110,7 @@ static const struct kind kinds[] = {
     {"occupancy", ST_REC_OCCUPANCY, sizeof(struct st_rec_occupancy), f_occupancy},
     {"pin", ST_REC_PIN, sizeof(struct st_rec_pin), f_pin},
     {"config", ST_REC_CONFIG, sizeof(struct st_rec_config), f_config},
+    {"pyframe", ST_REC_PYFRAME, sizeof(struct st_rec_pyframe), f_pyframe},
     {"record", 0, 0, NULL},
 };
 
@@ -173,7 +179,8 @@ static void store(unsigned char *rec, const struct field *f, const char *val)
         return;
     }
     uint64_t v = parse_number(val);
-    if (f->size == 4) { uint32_t v32 = (uint32_t)v; memcpy(rec + f->off, &v32, 4); }
+    if (f->size == 2) { uint16_t v16 = (uint16_t)v; memcpy(rec + f->off, &v16, 2); }
+    else if (f->size == 4) { uint32_t v32 = (uint32_t)v; memcpy(rec + f->off, &v32, 4); }
     else memcpy(rec + f->off, &v, 8);
 }
 
@@ -260,6 +267,20 @@ static void spec_line(char *line)
             var_len = strlen(val) + 1;
             if (var_len > MAX_VAR) die("string too long", NULL);
             memcpy(var, val, var_len);
+        } else if ((strcmp(key, "file") == 0 || strcmp(key, "func") == 0) && k->type == ST_REC_PYFRAME) {
+            /* file then function, no NULs: the length fields say where each ends */
+            struct st_rec_pyframe *pf = (struct st_rec_pyframe *)rec;
+            size_t n = strlen(val);
+            if (var_len + n > MAX_VAR) die("string too long", NULL);
+            if (key[1] == 'i') {   /* file: goes first */
+                memmove(var + n, var + pf->file_len, pf->func_len);
+                memcpy(var, val, n);
+                pf->file_len = (uint16_t)n;
+            } else {
+                memcpy(var + pf->file_len, val, n);
+                pf->func_len = (uint16_t)n;
+            }
+            var_len = (size_t)pf->file_len + pf->func_len;
         } else if (strcmp(key, "env") == 0 && k->type == ST_REC_CONFIG) {
             /* "A=1;B=2" -> "A=1\0B=2\0" */
             var_len = strlen(val) + 1;

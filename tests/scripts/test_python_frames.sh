@@ -2,7 +2,8 @@
 # test_python_frames.sh: Python frames in allocation sites (preload/pyframes.c) on every
 # CPython found (PATH, /usr/bin, pyenv). With SESSTRIM_STACKS=all, for 3.9 to 3.13: the
 # buffers allocated from Python carry alloc_in_python (pyframes_check.py:LINE) <- its
-# caller; malloc from a thread started in C (Python does not know it) and malloc through
+# caller, named so by sesstrim-report itself (text and JSON; the binding's own reader of the
+# PYFRAME records agrees); malloc from a thread started in C (Python does not know it) and malloc through
 # ctypes without the GIL carry no Python frames; daemon threads allocating, atexit and
 # __del__ during shutdown do not crash it. Then ST_PYFRAMES_REPS runs per version (default
 # 10; the acceptance figure is 100), with daemon threads that allocated and parked, must all
@@ -44,11 +45,24 @@ for py in "${pythons[@]}"; do
         echo "FAIL $ver: exit $rc"; cat "$DIR/out"; fail=1; continue
     fi
     "$BUILD/sesstrim-report" --json "$DIR/f.bin" >"$DIR/f.json" || { echo "FAIL $ver: report"; fail=1; continue; }
-    PYTHONPATH=$ROOT/python "$REPORT_PY" - "$DIR/f.json" "$LINE" "$supported" <<'PYEOF' || fail=1
-import json, sys
+    # sesstrim-report names the Python frames itself (PYFRAME records), in text as in JSON.
+    "$BUILD/sesstrim-report" --top 1000000 "$DIR/f.bin" >"$DIR/f.txt" || { echo "FAIL $ver: text report"; fail=1; continue; }
+    if [ $supported -eq 1 ]; then
+        if grep -q "alloc_in_python (.*pyframes_check.py:$LINE)" "$DIR/f.txt"; then
+            echo "ok   text report: alloc_in_python (pyframes_check.py:$LINE)"
+        else
+            echo "FAIL $ver: the text report does not name alloc_in_python"; fail=1
+        fi
+    fi
+    PYTHONPATH=$ROOT/python "$REPORT_PY" - "$DIR/f.json" "$LINE" "$supported" "$DIR/f.bin" <<'PYEOF' || fail=1
+import copy, json, sys
 from sesstrim import _dumpfile
-doc = _dumpfile.resolve(json.load(open(sys.argv[1])))
+doc = json.load(open(sys.argv[1]))          # as sesstrim-report wrote it: no help from the binding
 line, supported = int(sys.argv[2]), sys.argv[3] == "1"
+# The binding reads the same records with the same layout: resolving changes nothing.
+resolved = _dumpfile.resolve(copy.deepcopy(doc))
+same = resolved["sites"] == doc["sites"]
+locs = _dumpfile.pyframes(sys.argv[4])
 def py_frames(s): return [f for f in s["frames"] if f.get("python")]
 def multiple_of(s, n): return s["total_bytes"] and s["total_bytes"] % n == 0
 held = [s for s in doc["sites"] if py_frames(s) and py_frames(s)[0].get("function") == "alloc_in_python"]
@@ -57,6 +71,7 @@ cthread = [s for s in doc["sites"] if multiple_of(s, 654321)]
 checks = [
     ("malloc without the GIL: found, no Python frames", nogil and not any(py_frames(s) for s in nogil)),
     ("malloc in a thread started from C: found, no Python frames", cthread and not any(py_frames(s) for s in cthread)),
+    ("the binding's reader (python/sesstrim/_dumpfile.py) agrees with sesstrim-report", same),
 ]
 if supported:
     checks += [
@@ -66,6 +81,8 @@ if supported:
          {"main", "main.<locals>.<listcomp>", "<listcomp>"} & {py_frames(s)[1]["function"] for s in held if len(py_frames(s)) > 1}
          and "nogil_worker" in {py_frames(s)[1]["function"] for s in held if len(py_frames(s)) > 1}),
     ]
+    checks += [("the binding reads the same locations from the dump", bool(locs) and all(
+        (f["file"], f["function"], f["line"]) == locs.get(f["addr"] & 0xFFFFFFFF) for s in held for f in py_frames(s)))]
 else:
     checks += [("unsupported version: no Python frames at all", not any(py_frames(s) for s in doc["sites"]))]
 for what, ok in checks: print(("ok   " if ok else "FAIL ") + what)

@@ -65,6 +65,15 @@ std::string section(const std::string &text, const std::string &heading)
     return text.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
 }
 
+// The --html page of a dump, read back.
+std::string html_page(const std::string &bin)
+{
+    std::string path = bin + ".html";
+    REQUIRE(report({"--no-symbols", "--html", path, bin}).status == 0);
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 } // namespace
 
 TEST_CASE("the RSS layers add up from the arenas and process numbers", "[report]")
@@ -302,6 +311,45 @@ TEST_CASE("timeline and trims tables", "[report]")
     CHECK(v["trims"][0]["released_bytes"].num == 40 * MiB);
 }
 
+TEST_CASE("a trim's newer figures: lock hold, tops, bins, shim tables, slices and flags in text, JSON, HTML", "[report]")
+{
+    std::string dir = st::tempdir();
+    // Figures chosen so no two are alike; flags 0x5 = malloc_trim pass and an invalid free list.
+    std::string spec = "process pid=19 flags=1 rss_bytes=10M start_ns=1000000000\n"
+                       "trim seq=4 trigger=3 time_ns=3000000000 rss_before=90M rss_after=30M released_bytes=60M "
+                       "duration_ns=7000000 arenas_trimmed=2 arenas_skipped=1 max_lock_hold_ns=1234000 "
+                       "top_released_bytes=21M bin_released_bytes=37M slices=17 flags=5 shim_released_bytes=2M\n";
+    std::string bin = make_dump(dir, "tr", spec);
+    st::Result t = report({"--no-symbols", bin});
+    INFO(t.out);
+    std::string row = line_with(section(t.out, "Trims"), "every");
+    CHECK(st::contains(row, "21.0 MiB"));
+    CHECK(st::contains(row, "37.0 MiB"));
+    CHECK(st::contains(row, "2.0 MiB"));
+    CHECK(st::contains(row, "1.234"));
+    CHECK(st::contains(row, " 17 "));
+    CHECK(st::contains(row, "malloc_trim,free-list-invalid"));
+    jt::Value v = jt::parse(report({"--json", "--no-symbols", bin}).out);
+    const jt::Value &j = v["trims"][0];
+    CHECK(j["trigger"].str == "every");
+    CHECK(j["max_lock_hold_ns"].num == 1234000);
+    CHECK(j["top_released_bytes"].num == 21 * MiB);
+    CHECK(j["bin_released_bytes"].num == 37 * MiB);
+    CHECK(j["shim_released_bytes"].num == 2 * MiB);
+    CHECK(j["slices"].num == 17);
+    CHECK(j["flags"].num == 5);
+    REQUIRE(j["flag_names"].arr.size() == 2);
+    CHECK(j["flag_names"][0].str == "malloc_trim");
+    CHECK(j["flag_names"][1].str == "free-list-invalid");
+    std::string html = html_page(bin);
+    std::string hrow = html.substr(html.find("<tr class=\"trim\">"));
+    hrow = hrow.substr(0, hrow.find("</tr>"));
+    INFO(hrow);
+    for (const char *want : {">every<", ">21.0 MiB<", ">37.0 MiB<", ">2.0 MiB<", ">1.234 ms<", ">17<",
+                             ">malloc_trim, free-list-invalid<"})
+        CHECK(st::contains(hrow, want));
+}
+
 TEST_CASE("a process family: one table, every process, JSON processes array", "[report]")
 {
     std::string dir = st::tempdir();
@@ -328,6 +376,54 @@ TEST_CASE("a process family: one table, every process, JSON processes array", "[
     CHECK(v["processes"][2]["process"]["pid"].num == 101);
     CHECK(v["processes"][2]["threads"].arr.size() == 2);
     CHECK(v["family"]["rss_bytes"].num == 60 * MiB);
+}
+
+TEST_CASE("Python frames are named from PYFRAME records in text, JSON, HTML and diff; a bad one is refused", "[report]")
+{
+    std::string dir = st::tempdir();
+    // Two Python frames (ids 2 and 1) in front of a C frame, as the shim writes them.
+    std::string spec = "process pid=21 live_bytes=10M live_count=10\n"
+                       "site id=1 live_bytes=3M live_count=3 frames=0xFFFE000000000002,0xFFFE000000000001,0x401000\n"
+                       "pyframe id=1 line=40 file=/srv/app/main.py func=serve\n"
+                       "pyframe id=2 line=7 file=/srv/app/cache.py func=fill_cache\n";
+    std::string bin = make_dump(dir, "py", spec);
+    st::Result t = report({"--no-symbols", bin});
+    INFO(t.out);
+    REQUIRE(t.status == 0);
+    CHECK(st::contains(t.out, "fill_cache (/srv/app/cache.py:7)"));
+    CHECK(st::contains(t.out, "serve (/srv/app/main.py:40)"));
+    CHECK(!st::contains(t.out, "0xfffe"));
+    CHECK(!st::contains(t.out, "unknown type"));
+    jt::Value v = jt::parse(report({"--json", "--no-symbols", bin}).out);
+    const jt::Value &fr = v["sites"][0]["frames"];
+    CHECK(fr[0]["where"].str == "fill_cache (/srv/app/cache.py:7)");
+    CHECK(fr[0]["python"].boolean);
+    CHECK(fr[0]["function"].str == "fill_cache");
+    CHECK(fr[0]["file"].str == "/srv/app/cache.py");
+    CHECK(fr[0]["line"].num == 7);
+    CHECK(fr[1]["function"].str == "serve");
+    CHECK(!fr[2].has("python"));
+    std::string html = html_page(bin);
+    CHECK(st::contains(html, "fill_cache (/srv/app/cache.py:7)<br>serve (/srv/app/main.py:40)"));
+    // The diff keys a Python frame by its location, not by the run's ids: the same
+    // location under other ids in the newer dump is the same site.
+    std::string newer = make_dump(dir, "py2", "process pid=21 live_bytes=10M live_count=10\n"
+                       "site id=1 live_bytes=5M live_count=5 frames=0xFFFE000000000001,0xFFFE000000000002,0x401000\n"
+                       "pyframe id=2 line=40 file=/srv/app/main.py func=serve\n"
+                       "pyframe id=1 line=7 file=/srv/app/cache.py func=fill_cache\n");
+    st::Result diff = report({"--diff", "--no-symbols", bin, newer});
+    INFO(diff.out);
+    REQUIRE(diff.status == 0);
+    CHECK(st::contains(line_with(diff.out, "fill_cache (/srv/app/cache.py:7)"), "+2.0 MiB"));
+    // A location whose lengths overrun its record, or id 0: refused like any corrupt record.
+    for (const char *bad : {"pyframe id=3 line=1 file=a.py func=f file_len=500\n",
+                            "pyframe id=0 line=1 file=a.py func=f\n"}) {
+        st::Result r = report({make_dump(dir, "bad", "process pid=21\n" + std::string(bad))});
+        INFO(bad << r.err);
+        CHECK(r.status == 2);
+        CHECK(st::contains(r.err, "record PYFRAME at byte "));
+        CHECK(st::contains(r.err, "(corrupt)"));
+    }
 }
 
 TEST_CASE("JSON strings from the dump are escaped and valid UTF-8", "[report][json]")

@@ -37,7 +37,8 @@ const char *spec_all =
     "session id=1 name=s\nsession_summary folded_sessions=3\nsession_site session_id=1 site_id=1 bytes=9\n"
     "site id=1 frames=0x10,0x20,0x30\nmodule base=0x400000 size=0x1000 path=/bin/x build_id=abcd\n"
     "trim seq=1 trigger=6\ntrim_arena seq=1 arena_id=1\ntimeline time_ns=1 resident=5,6\n"
-    "occupancy arena_id=1 pages=1,2,3,4,5,6,7,8,9,10,11\npin arena_id=1 site_id=1 pages=2\n";
+    "occupancy arena_id=1 pages=1,2,3,4,5,6,7,8,9,10,11\npin arena_id=1 site_id=1 pages=2\n"
+    "pyframe id=1 line=12 file=app.py func=handler\n";
 
 } // namespace
 
@@ -74,6 +75,10 @@ TEST_CASE("every record type is read back with its values", "[reader]")
     REQUIRE(d.d.n_occupancy == 1);
     CHECK(d.d.occupancy[0].pages[10] == 11);
     CHECK(d.d.n_pins == 1);
+    REQUIRE(d.d.n_pyframes == 1);
+    CHECK(d.d.pyframes[0].p.line == 12);
+    CHECK(std::string(d.d.pyframes[0].file) == "app.py");
+    CHECK(std::string(d.d.pyframes[0].func) == "handler");
     CHECK(d.d.unknown_records == 0);
 }
 

@@ -341,12 +341,18 @@ TEST_CASE("the API trim releases thread-arena tops that malloc_trim(0) keeps", "
     auto json = st::run({st::build() + "/sesstrim-report", "--json", dir + "/api.dump"}, {}, false);
     REQUIRE(json.status == 0);
     CHECK(st::contains(json.out, "\"arena\": \"malloc_trim\""));
-    CHECK(st::contains(text.out, "thread-arena top chunks "));
-    // the per-trim "by tops" column carries the same sum, in the report's own units
+    CHECK(st::contains(text.out, "thread arenas "));
+    // the summary carries the same sum, in the report's own units
     char fmt[64];
     snprintf(fmt, sizeof fmt, "%.1f MiB", (double)tops / 1048576.0);
     INFO(text.out);
-    CHECK(st::contains(text.out, std::string("thread-arena top chunks ") + fmt));
+    CHECK(st::contains(text.out, std::string("thread arenas ") + fmt));
+    // The log line and the report name the trigger with the same word (one table).
+    auto at_log = r.err.find("trim #1 ");
+    REQUIRE(at_log != std::string::npos);
+    std::string word = r.err.substr(at_log + 8, r.err.find(':', at_log) - at_log - 8);
+    CHECK(st::contains(text.out, " " + word + " "));
+    CHECK(st::contains(json.out, "\"trigger\": \"" + word + "\""));
 }
 
 TEST_CASE("a trim gives the shim's own unused table memory back", "[trim][table]")
