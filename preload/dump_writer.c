@@ -165,7 +165,7 @@ uint32_t st_dumps_written;
 
 void dump_after_fork_child(void) { dump_owner_tid = 0; st_dumps_written = 0; }
 
-ST_EXPORT int sesstrim_impl_dump(const char *path)
+ST_API(int, dump, (const char *path), (path))
 {
     if (!st_started) return -1;
     return dump_write(path, ST_DUMP_API);

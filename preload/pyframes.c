@@ -22,7 +22,7 @@
 #include "sessions.h"
 
 /* The order of out[] is part of the binding's contract (SESSTRIM_STAT_* in pyframes.h). */
-ST_EXPORT int sesstrim_impl_session_stats(uint64_t id, uint64_t *out)
+ST_API(int, session_stats, (uint64_t id, uint64_t *out), (id, out))
 {
     if (!id || !out) return -1;
     struct st_session *s = sess_slot_of_ref((uint32_t)id);
@@ -57,7 +57,7 @@ static void read_owner(struct st_entry *e, void *arg)
 
 /* out[0]: owner session id (0: the block belongs to no session), out[1]: its parent id
  * (0: a top-level session). -1 when ptr is not the start of a live block the shim saw. */
-ST_EXPORT int sesstrim_impl_block_owner(const void *ptr, uint64_t *out)
+ST_API(int, block_owner, (const void *ptr, uint64_t *out), (ptr, out))
 {
     if (!ptr || !out) return -1;
     struct owner_ctx c = { 0 };

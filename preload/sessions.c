@@ -301,7 +301,7 @@ static void copy_name(char *dst, const char *name, uint64_t id)
     dst[n] = 0;
 }
 
-ST_EXPORT uint64_t sesstrim_impl_session_begin(const char *name)
+ST_API(uint64_t, session_begin, (const char *name), (name))
 {
     if (stack_full()) return 0;
     struct st_session *s = slot_acquire();
@@ -330,7 +330,7 @@ static uint32_t leftover_sites(uint32_t ref, uint64_t leftover_count, struct ses
     return sess_leftover_sites(ref, out);
 }
 
-ST_EXPORT int sesstrim_impl_session_end(uint64_t id)
+ST_API(int, session_end, (uint64_t id), (id))
 {
     struct st_session *s = open_slot_of_id(id);
     uint32_t expect = SESS_OPEN;
@@ -365,7 +365,7 @@ ST_EXPORT int sesstrim_impl_session_end(uint64_t id)
     return 0;
 }
 
-ST_EXPORT int sesstrim_impl_session_enter(uint64_t id)
+ST_API(int, session_enter, (uint64_t id), (id))
 {
     struct st_session *s = open_slot_of_id(id);
     if (!s || !stack_push(id)) return -1;
@@ -376,7 +376,7 @@ ST_EXPORT int sesstrim_impl_session_enter(uint64_t id)
 /* Pops the innermost occurrence of id whether enter() or begin() pushed it, so an
  * acceptor thread can begin a session and hand it to workers. Works on ended sessions:
  * a worker may leave after another thread ended the session. */
-ST_EXPORT int sesstrim_impl_session_leave(uint64_t id)
+ST_API(int, session_leave, (uint64_t id), (id))
 {
     return id && stack_remove(id) ? 0 : -1;
 }
@@ -415,7 +415,7 @@ static void keep_entry(struct st_entry *e, void *arg)
     }
 }
 
-ST_EXPORT int sesstrim_impl_keep(const void *ptr, uint64_t to)
+ST_API(int, keep, (const void *ptr, uint64_t to), (ptr, to))
 {
     if (!ptr) return -1;
     struct keep_ctx k = { to, -1 };

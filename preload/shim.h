@@ -13,6 +13,22 @@
 #include "../include/sesstrim_dump.h"
 
 #define ST_EXPORT __attribute__((visibility("default")))
+/* An entry point of the public API (include/sesstrim.h) that takes shim locks on the
+ * program's thread: its body runs with the shim's guard up, as malloc's bookkeeping does, so
+ * a signal handler that interrupts it and allocates passes through instead of waiting for a
+ * lock its own thread holds (tests/host/session_signal, keep_signal). Written
+ *   ST_API(ret, name, (params), (args)) { body }
+ * it defines sesstrim_impl_<name>. */
+#define ST_API(ret, name, params, args)                                                   \
+    static ret st_api_##name params;                                                      \
+    ST_EXPORT ret sesstrim_impl_##name params                                             \
+    {                                                                                     \
+        st_in_shim++;                                                                     \
+        ret r_ = st_api_##name args;                                                      \
+        st_in_shim--;                                                                     \
+        return r_;                                                                        \
+    }                                                                                     \
+    static ret st_api_##name params
 #define ST_TLS __thread __attribute__((tls_model("initial-exec")))
 #define ST_LIKELY(x) __builtin_expect(!!(x), 1)
 #define ST_UNLIKELY(x) __builtin_expect(!!(x), 0)

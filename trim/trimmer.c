@@ -125,7 +125,7 @@ long long trim_now(int trigger)
     return r;
 }
 
-ST_EXPORT long long sesstrim_impl_trim(void) { return trim_now(ST_TRIG_API); }
+ST_API(long long, trim, (void), ()) { return trim_now(ST_TRIG_API); }
 
 void trim_on_session_end(void)
 {
