@@ -222,6 +222,8 @@ const struct st_option_desc st_option_table[ST_OPT_COUNT_] = {
         "off: only the process SESSTRIM_RUN_PID names (and its forks) is traced; exec'd helpers run untraced"},
     [ST_OPT_RUN_PID] = {"SESSTRIM_RUN_PID", p_count, OFF(run_pid), "0", 0, (1u << 22),
         "set by `sesstrim run`: the pid of the launched program; 0: the first process to start"},
+    [ST_OPT_PYFRAMES] = {"SESSTRIM_PYFRAMES", p_bool, OFF(pyframes), "on", 0, 0,
+        "in a CPython 3.9-3.13 process, sampled stacks also carry the Python frames (docs/python.md); off: native frames only"},
 };
 
 /* Values that came from the environment, for options_describe. */
@@ -280,8 +282,11 @@ const char *options_closest(const char *name, size_t n)
  * option. Variables other tools of the project read are not options and not typos. */
 static void warn_unknown(void)
 {
+    /* The Python package's (docs/python.md), the build's and the tests' variables. */
     static const char *const not_options[] = {"SESSTRIM_FUZZ_SECONDS", "SESSTRIM_DEMO_DIR",
-                                              "SESSTRIM_TEST_GLIBC_VERSION", "SESSTRIM_LIB"};
+                                              "SESSTRIM_TEST_GLIBC_VERSION", "SESSTRIM_LIB",
+                                              "SESSTRIM_LIBRARY", "SESSTRIM_REPORT", "SESSTRIM_BUILD",
+                                              "SESSTRIM_PYTEST_NO_REEXEC"};
     unsigned said = 0;
     for (char **e = environ; e && *e && said < 8; e++) {
         if (strncmp(*e, "SESSTRIM_", 9) != 0) continue;

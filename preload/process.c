@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include "shim.h"
+#include "pyframes.h"
 #include "dump_parts.h"
 #include "service.h"
 
@@ -181,6 +182,7 @@ __attribute__((constructor)) static void shim_start(void)
     }
     threads_init();
     stacks_init();
+    pyframes_init();
     if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
         st_log("pthread_atfork failed: a fork child may inherit a busy lock");
     trim_init();

@@ -143,12 +143,11 @@ static bool looks_like_python(void)
     return found;
 }
 
-/* Runs once, from this library's constructor (never inside malloc). */
-__attribute__((constructor)) static void pyframes_init(void)
+/* Runs once, from the shim's constructor after the options are parsed (never inside malloc). */
+void pyframes_init(void)
 {
-    const char *opt = getenv("SESSTRIM_PYFRAMES");
     py_state = -1;
-    if (opt && (!strcmp(opt, "off") || !strcmp(opt, "0"))) return;
+    if (!st_opt.pyframes) return;
     if (!looks_like_python()) return;
     void *init = dlsym(RTLD_DEFAULT, "Py_IsInitialized");
     const char *(*version)(void) = init ? (const char *(*)(void))dlsym(RTLD_DEFAULT, "Py_GetVersion") : NULL;

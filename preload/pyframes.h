@@ -46,5 +46,6 @@ int sesstrim_impl_dump_on_sigterm(void);
 uint32_t pyframes_prepend(uint64_t *frames, uint32_t n, uint32_t cap);
 struct st_dump_writer;
 void pyframes_dump_records(struct st_dump_writer *w);
+void pyframes_init(void);        /* from the constructor: is this CPython, which layout (SESSTRIM_PYFRAMES) */
 
 #endif

@@ -47,7 +47,7 @@ enum st_option {
     ST_OPT_DUMP_ON_SESSION_END, ST_OPT_SESSION_LEFTOVER_LOG, ST_OPT_SESSION_INHERIT,
     ST_OPT_SESSIONS_KEPT, ST_OPT_CONTROL, ST_OPT_METRICS, ST_OPT_METRICS_INTERVAL,
     ST_OPT_METRICS_SESSIONS, ST_OPT_DUMP_ON_TERM, ST_OPT_FOLLOW_CHILDREN, ST_OPT_RUN_PID,
-    ST_OPT_COUNT_
+    ST_OPT_PYFRAMES, ST_OPT_COUNT_
 };
 
 struct st_options {
@@ -68,6 +68,7 @@ struct st_options {
     bool session_inherit;         /* SESSTRIM_SESSION_INHERIT */
     uint64_t sessions_kept;       /* SESSTRIM_SESSIONS_KEPT: ended sessions kept in detail */
     bool control;                 /* SESSTRIM_CONTROL: the control socket (control.c) */
+    bool pyframes;                /* SESSTRIM_PYFRAMES: Python frames in sampled stacks (pyframes.c) */
     char metrics_path[512];       /* SESSTRIM_METRICS: Prometheus text file, empty: none */
     uint64_t metrics_interval_ms; /* SESSTRIM_METRICS_INTERVAL */
     uint64_t metrics_sessions;    /* SESSTRIM_METRICS_SESSIONS: sessions named in metrics */

@@ -39,4 +39,15 @@ out=$(SESSTRIM_TRIMM=idle=1s LD_PRELOAD="$B/libsesstrim.so" /bin/true 2>&1)
 SESSTRIM_ARENA_MAX=1025 LD_PRELOAD="$B/libsesstrim.so" /bin/true 2>&1 | grep -q "SESSTRIM_ARENA_MAX=1025 is not valid" ||
     { echo "limit not applied"; exit 1; }
 [ -z "$(SESSTRIM_ARENA_MAX=1024 LD_PRELOAD="$B/libsesstrim.so" /bin/true 2>&1)" ] || { echo "1024 refused"; exit 1; }
+# Every SESSTRIM_* variable the docs tell a user to set (README, docs/, man pages, the Python
+# package), options or the tools' own, is known to the shim: none is called a typo. Names
+# #defined in include/ are the dump format's constants, not variables.
+macros=$(grep -rhoE '#define SESSTRIM_[A-Z0-9_]+' "$ROOT/include" | awk '{print $2}' | sort -u)
+for name in $(grep -rhoE 'SESSTRIM_[A-Z][A-Z0-9_]*[A-Z0-9]' "$ROOT/README.md" "$ROOT"/docs/*.md "$ROOT"/man/* \
+              "$ROOT"/python/sesstrim/*.py 2>/dev/null | sort -u); do
+    printf '%s\n' "$macros" | grep -qx "$name" && continue
+    out=$(env "$name=" LD_PRELOAD="$B/libsesstrim.so" /bin/true 2>&1)
+    case $out in *"not a sesstrim option"*) echo "documented $name is called a typo: $out"; exit 1;; esac
+done
+
 echo "README table matches $(wc -l <"$TMP/table") options; typo and limit warnings as documented"
