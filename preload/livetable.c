@@ -1,5 +1,9 @@
 /* livetable.c: every live allocation, pointer -> st_entry, in open-addressing tables the
- * shim maps itself. Sharded by the glibc heap a pointer lives in; layout and why: livetable.h. */
+ * shim maps itself. Sharded by the glibc heap a pointer lives in; layout and why: livetable.h.
+ * Everything here takes shard locks, so it runs with the caller's guard up (st_in_shim: the
+ * malloc hooks, ST_API entry points, dump_write, the shim's own threads): a signal handler
+ * that interrupts it and allocates passes through instead of waiting for a lock its own
+ * thread holds (tests/host/keep_signal, session_signal). */
 #include <string.h>
 #include "shim.h"
 #include "livetable.h"
@@ -93,7 +97,7 @@ static int64_t shard_find(struct shard *s, uint64_t key, struct st_slot **t)
     return i;
 }
 
-/* The capacity for a shard's next table: its live entries at load 0.6. */
+/* The capacity for a shard's next table: its live entries at SHARD_NEW_PCT. */
 static uint64_t next_cap(uint64_t count)
 {
     uint64_t cap = (count + 1) * 100 / SHARD_NEW_PCT;
@@ -108,20 +112,14 @@ bool livetable_insert_slow(const struct st_entry *e)
     st_lock(&s->lock);
     if (s->old) migrate(s, MIGRATE_STEP, &r);
     if (s->count >= s->grow_at || s->count + s->tombs >= s->clean_at) {
-        /* A table that filled while still migrating (MIGRATE_STEP makes this impossible:
-         * the migration ends after cap/8 operations, load 0.6 + 0.1) finishes first. */
+        /* A table that filled while still migrating finishes first (MIGRATE_STEP makes this
+         * impossible in growth: the migration ends after cap/8 operations, when the new
+         * table's load is at most 0.64 + 0.1). */
         if (s->old) migrate(s, UINT32_MAX, &r);
         if (!start_table(s, next_cap(s->count), NULL))
             ok = s->slots && s->count + s->tombs + 1 < s->cap;   /* no memory: fill the last free slots */
     }
-    if (ok) {
-        uint32_t i = table_insert_slot(s->slots, s->cap, slot_key(e->ptr));
-        uint64_t w = s->slots[i].w0;
-        if (w == SLOT_TOMB) s->tombs--;
-        if (w == 0 || w == SLOT_TOMB) __atomic_store_n(&s->count, s->count + 1, __ATOMIC_RELAXED);
-        slot_pack(&s->slots[i], e);
-        __atomic_store_n(&s->changes, s->changes + 1, __ATOMIC_RELAXED);
-    }
+    if (ok) shard_put(s, e);
     st_unlock(&s->lock);
     retire(&r);
     return ok;
@@ -151,11 +149,6 @@ bool livetable_update(uintptr_t ptr, void (*fn)(struct st_entry *, void *), void
 {
     struct shard *s = shard_of(ptr);
     if (ptr & 7) return false;
-    /* Called from the program's own calls (sesstrim_keep, the Python plugin's block_owner),
-     * not from inside malloc: raise the guard for the lock hold, so that a signal handler
-     * interrupting it and allocating passes through instead of waiting for this shard's
-     * lock on its own thread (tests/host/keep_signal). */
-    st_in_shim++;
     st_lock(&s->lock);
     struct st_slot *t;
     int64_t i = shard_find(s, slot_key(ptr), &t);
@@ -167,15 +160,11 @@ bool livetable_update(uintptr_t ptr, void (*fn)(struct st_entry *, void *), void
         slot_pack(&t[i], &e);
     }
     st_unlock(&s->lock);
-    st_in_shim--;
     return i >= 0;
 }
 
 void livetable_walk(void (*fn)(const struct st_entry *, void *), void *ctx)
 {
-    /* Walks also run from the program's own calls (session end walks for leftover sites):
-     * the guard lets a signal handler's malloc pass through (see livetable_update). */
-    st_in_shim++;
     for (uint32_t n = 0; n < NSHARDS; n++) {
         struct shard *s = &shards[n];
         struct retired r = {0};
@@ -196,7 +185,6 @@ void livetable_walk(void (*fn)(const struct st_entry *, void *), void *ctx)
         st_unlock(&s->lock);
         retire(&r);
     }
-    st_in_shim--;
 }
 
 uint64_t livetable_count(void)
@@ -217,9 +205,8 @@ void livetable_note_quiet(void)
 }
 
 /* Give back table memory a past peak left: a shard with no live entry loses its table; one
- * whose load fell under 0.3 is moved to a
- * table sized for load 0.6 (SHARD_INITIAL at least) by the same incremental migration as
- * growth, here in slices of SHRINK_SLICE old slots with the shard lock dropped between
+ * whose load fell under 0.3 is moved to a table sized for SHARD_NEW_PCT (SHARD_INITIAL at
+ * least) by the same incremental migration as growth, here in slices of SHRINK_SLICE old slots with the shard lock dropped between
  * slices, so no thread waits more than one slice (about 50 us here) for its shard. With
  * only_quiet, a shard is shrunk only if it did not change since livetable_note_quiet().
  * The longest lock hold goes to *max_hold_ns. Called by trims (trim/trimmer.c), never on
@@ -228,7 +215,6 @@ void livetable_note_quiet(void)
 size_t livetable_release_unused(bool only_quiet, uint64_t *max_hold_ns)
 {
     size_t released = 0;
-    st_in_shim++;                 /* sesstrim_trim() runs this on the program's thread */
     for (uint32_t n = 0; n < NSHARDS; n++) {
         struct shard *s = &shards[n];
         /* unlocked peek: most shards are not worth the lock */
@@ -282,6 +268,5 @@ size_t livetable_release_unused(bool only_quiet, uint64_t *max_hold_ns)
         if (r.p) retire(&r);
         released += ((size_t)cap - newcap) * sizeof(struct st_slot);
     }
-    st_in_shim--;
     return released;
 }

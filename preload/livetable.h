@@ -176,6 +176,18 @@ static inline int32_t table_erase(struct st_slot *t, uint32_t cap, uint32_t i)
     return gone + 1;
 }
 
+/* Under the shard lock, with room in the current table: e into its slot (a tombstone or
+ * empty slot becomes a live entry; a stale entry of the same pointer is overwritten). */
+static inline __attribute__((always_inline)) void shard_put(struct shard *s, const struct st_entry *e)
+{
+    uint32_t i = table_insert_slot(s->slots, s->cap, slot_key(e->ptr));
+    uint64_t w = s->slots[i].w0;
+    if (w == SLOT_TOMB) s->tombs--;
+    if (w == 0 || w == SLOT_TOMB) __atomic_store_n(&s->count, s->count + 1, __ATOMIC_RELAXED);  /* read unlocked */
+    slot_pack(&s->slots[i], e);
+    __atomic_store_n(&s->changes, s->changes + 1, __ATOMIC_RELAXED);
+}
+
 static inline __attribute__((always_inline)) bool livetable_insert(const struct st_entry *e)
 {
     if (ST_UNLIKELY(!slot_packable(e->ptr, e->size))) return false;
@@ -185,12 +197,7 @@ static inline __attribute__((always_inline)) bool livetable_insert(const struct 
         st_unlock(&s->lock);
         return livetable_insert_slow(e);
     }
-    uint32_t i = table_insert_slot(s->slots, s->cap, slot_key(e->ptr));
-    uint64_t w = s->slots[i].w0;
-    if (w == SLOT_TOMB) s->tombs--;
-    if (w == 0 || w == SLOT_TOMB) __atomic_store_n(&s->count, s->count + 1, __ATOMIC_RELAXED);  /* read unlocked */
-    slot_pack(&s->slots[i], e);
-    __atomic_store_n(&s->changes, s->changes + 1, __ATOMIC_RELAXED);
+    shard_put(s, e);
     st_unlock(&s->lock);
     return true;
 }
