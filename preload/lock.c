@@ -94,16 +94,17 @@ void st_locks_after_fork_child(void)
     /* A lock the forking thread holds: fork() was called by a signal handler that
      * interrupted this thread inside the shim, and the child will return into that critical
      * section and finish it (tests/host/fork_signal_resume). Its owner field is this
-     * thread's tid in the parent, still in st_lock_tid until the end of this walk. The
-     * debug witness's held list is this thread's too, and stays right. */
-    int me = st_lock_tid;
+     * thread's tid in the parent (st_lock_tid); it takes the child's tid, and nobody waits
+     * on it in the child. The debug witness's held list is this thread's too, and stays
+     * right. */
+    int parent_me = st_lock_tid, me = st_lock_tid_init();
     for (unsigned rank = 1; rank < ST_RANK_COUNT; rank++) {
         for (const struct st_lock_reg *r = __start_st_locks; r && r < __stop_st_locks; r++) {
             for (uint32_t i = 0; i < r->count; i++) {
                 st_lock_t *l = (st_lock_t *)((char *)r->first + (size_t)i * r->stride);
                 if (l->rank != rank || !l->word) continue;
-                if (me && (l->word & ST_LOCK_TID_MASK) == me) {
-                    l->word = me;           /* nobody waits in the child; owner fixed below */
+                if (parent_me && (l->word & ST_LOCK_TID_MASK) == parent_me) {
+                    l->word = me;
                     continue;
                 }
                 if (r->repair) r->repair(i);
@@ -111,14 +112,4 @@ void st_locks_after_fork_child(void)
             }
         }
     }
-    /* The child's own tid: locks this thread still holds are released by plain exchange,
-     * whatever owner they carry; new ones take the new tid. */
-    int old = me;
-    st_lock_tid_init();
-    if (old)
-        for (const struct st_lock_reg *r = __start_st_locks; r && r < __stop_st_locks; r++)
-            for (uint32_t i = 0; i < r->count; i++) {
-                st_lock_t *l = (st_lock_t *)((char *)r->first + (size_t)i * r->stride);
-                if (l->word == old) l->word = st_lock_tid;
-            }
 }
