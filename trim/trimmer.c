@@ -158,12 +158,7 @@ static void update_arena_activity(uint64_t now, uint64_t quiet_ns)
 {
     uint32_t n = arena_count();
     if (n > ST_ARENA_MAX) n = ST_ARENA_MAX;
-    for (uint32_t id = 0; id < n; id++) {
-        arena_act_now[id] = 0;
-        if (__atomic_load_n(&trim_arena_freed[id].freed, __ATOMIC_RELAXED) &&
-            __atomic_exchange_n(&trim_arena_freed[id].freed, 0, __ATOMIC_RELAXED))
-            arena_free_ticks[id]++;
-    }
+    memset(arena_act_now, 0, n * sizeof arena_act_now[0]);
     for (struct st_thread *t = threads_first(); t; t = __atomic_load_n(&t->next, __ATOMIC_ACQUIRE)) {
         uint32_t na = __atomic_load_n(&t->n_arenas, __ATOMIC_RELAXED);
         if (na > ST_THREAD_ARENAS) na = ST_THREAD_ARENAS;
@@ -173,6 +168,9 @@ static void update_arena_activity(uint64_t now, uint64_t quiet_ns)
         }
     }
     for (uint32_t id = 0; id < n; id++) {
+        if (__atomic_load_n(&trim_arena_freed[id].freed, __ATOMIC_RELAXED) &&
+            __atomic_exchange_n(&trim_arena_freed[id].freed, 0, __ATOMIC_RELAXED))
+            arena_free_ticks[id]++;
         arena_act_now[id] += arena_free_ticks[id];
         if (!arena_changed_ns[id]) arena_changed_ns[id] = now;   /* first seen: idle from now */
         if (arena_act_now[id] != arena_act[id]) {
