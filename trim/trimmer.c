@@ -35,7 +35,9 @@ void trim_unlock(void) { __atomic_store_n(&trim_busy, 0, __ATOMIC_RELEASE); }
 
 /* Bytes as "MiB with one decimal" for st_log, without floating point. */
 #define MIB_FMT "%llu.%llu MiB"
-#define MIB_ARGS(b) (unsigned long long)((b) >> 20), (unsigned long long)((((b) & 0xFFFFF) * 10) >> 20)
+/* Rounded to the nearest tenth, as sesstrim-report prints the same bytes. */
+#define MIB_TENTHS(b) (((uint64_t)(b) * 10 + (1u << 19)) >> 20)
+#define MIB_ARGS(b) (unsigned long long)(MIB_TENTHS(b) / 10), (unsigned long long)(MIB_TENTHS(b) % 10)
 
 static struct trim_pass pass;         /* guarded by the trim lock; too big for a stack */
 
